@@ -1,0 +1,1 @@
+//! REST/JSON transcoding and gRPC-web for browsers. Not built yet: see the open issues.

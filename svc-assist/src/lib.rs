@@ -1,0 +1,1 @@
+//! Assistant and notifications. Not built yet: see the open issues.

@@ -1,0 +1,1 @@
+//! Crews, boards, comments and meetups. Not built yet: see the open issues.

@@ -1,0 +1,1 @@
+//! Accounts, sign-in, tokens and profile. Not built yet: see the open issues.
