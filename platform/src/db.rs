@@ -1,1 +1,84 @@
-//! (being written)
+//! Databases: one per service, PostgreSQL in per-service mode or a SQLite file under the data
+//! directory in embedded mode, reached through sea-orm so the domain code never knows which.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+
+pub use sea_orm::DatabaseConnection as Db;
+
+/// The database URL a service uses: the configured one, or `sqlite://<data_dir>/<service>.db`.
+pub fn service_database_url(configured: Option<&str>, data_dir: &Path, service: &str) -> String {
+    match configured {
+        Some(url) => url.to_string(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join(format!("{service}.db")).display()
+        ),
+    }
+}
+
+/// Opens a pool. SQLite gets WAL and a busy timeout so several tasks can write without
+/// `database is locked` errors; PostgreSQL a bounded pool that fails fast when the server is gone.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        if let Some(parent) = sqlite_path(url).and_then(|path| Path::new(path).parent()) {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                DbErr::Custom(format!("creating {}: {error}", parent.display()))
+            })?;
+        }
+        // One writer at a time is SQLite's model; a small pool avoids lock storms.
+        options.max_connections(4).min_connections(1);
+    } else {
+        options.max_connections(32).min_connections(1);
+    }
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+        )
+        .await?;
+    }
+    Ok(db)
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// A readiness probe: the database answers a trivial query within the timeout.
+pub fn probe(db: DatabaseConnection) -> Arc<dyn crate::health::Probe> {
+    Arc::new(DatabaseProbe { db })
+}
+
+struct DatabaseProbe {
+    db: DatabaseConnection,
+}
+
+#[async_trait::async_trait]
+impl crate::health::Probe for DatabaseProbe {
+    fn name(&self) -> &str {
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "postgres",
+            sea_orm::DbBackend::Sqlite => "sqlite",
+            _ => "database",
+        }
+    }
+
+    async fn check(&self, timeout: Duration) -> Result<(), String> {
+        match tokio::time::timeout(timeout, self.db.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    }
+}

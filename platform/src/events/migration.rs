@@ -1,0 +1,97 @@
+//! The platform's own tables, included in every service's migrator through
+//! [`migrations`](super::migrations). Names are stable: never rename or edit a released
+//! migration, add a new one.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{big_pk_auto, blob, string, timestamp_with_time_zone};
+
+#[derive(DeriveIden)]
+enum EventOutbox {
+    Table,
+    Sequence,
+    EventId,
+    EventType,
+    Topic,
+    Key,
+    Envelope,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum EventInbox {
+    Table,
+    ConsumerGroup,
+    EventId,
+    HandledAt,
+}
+
+pub(super) struct CreateEventOutbox;
+
+impl MigrationName for CreateEventOutbox {
+    fn name(&self) -> &str {
+        "m20261123_000001_platform_event_outbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEventOutbox {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(EventOutbox::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(EventOutbox::Sequence))
+                    .col(string(EventOutbox::EventId))
+                    .col(string(EventOutbox::EventType))
+                    .col(string(EventOutbox::Topic))
+                    .col(string(EventOutbox::Key))
+                    .col(blob(EventOutbox::Envelope))
+                    .col(timestamp_with_time_zone(EventOutbox::CreatedAt))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(EventOutbox::Table).to_owned())
+            .await
+    }
+}
+
+pub(super) struct CreateEventInbox;
+
+impl MigrationName for CreateEventInbox {
+    fn name(&self) -> &str {
+        "m20261123_000002_platform_event_inbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEventInbox {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(EventInbox::Table)
+                    .if_not_exists()
+                    .col(string(EventInbox::ConsumerGroup))
+                    .col(string(EventInbox::EventId))
+                    .col(timestamp_with_time_zone(EventInbox::HandledAt))
+                    .primary_key(
+                        Index::create()
+                            .col(EventInbox::ConsumerGroup)
+                            .col(EventInbox::EventId),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(EventInbox::Table).to_owned())
+            .await
+    }
+}
