@@ -39,7 +39,9 @@ apt_install() {
 need_commands() {
   local pair missing=()
   for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    if ! command -v "${pair%%:*}" >/dev/null && [[ " ${missing[*]} " != *" ${pair#*:} "* ]]; then
+      missing+=("${pair#*:}")
+    fi
   done
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }

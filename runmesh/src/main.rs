@@ -1,1 +1,263 @@
-fn main() {}
+//! `runmesh`: every service in one process (`up`), one service per process (`serve`), schema
+//! migrations (`migrate`) and a health probe for container runtimes (`healthcheck`).
+
+mod services;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use runmesh_platform::config::Settings;
+use runmesh_platform::service::{self, Service};
+use runmesh_platform::{db, events};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "runmesh",
+    version,
+    about = "Backend for an all-in-one running service: accounts, runs, crews, races, assistant.",
+    long_about = "Backend for an all-in-one running service: accounts, runs, crews, races, assistant.\n\n\
+Settings come from RUNMESH_* environment variables (and an optional TOML file named by \
+RUNMESH_CONFIG); see docs/operations.md. An invalid value stops the process with one line \
+naming the variable."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service in this process on embedded defaults: one SQLite file per service under
+    /// RUNMESH_DATA_DIR, an in-memory cache and an in-process event bus (Redis and Kafka are used
+    /// when RUNMESH_REDIS_URL / RUNMESH_KAFKA_BROKERS are set). All gRPC services share
+    /// RUNMESH_GRPC_ADDR; metrics are on RUNMESH_METRICS_ADDR.
+    Up,
+    /// Run one service against the database, Redis and Kafka named by RUNMESH_DATABASE_URL,
+    /// RUNMESH_REDIS_URL and RUNMESH_KAFKA_BROKERS (one Deployment per service in Kubernetes).
+    Serve {
+        /// The service to run.
+        #[arg(value_parser = services::names())]
+        service: String,
+    },
+    /// Bring databases up to date and exit: one service against RUNMESH_DATABASE_URL, or every
+    /// service's SQLite file under RUNMESH_DATA_DIR when no service is named.
+    Migrate {
+        /// Only this service.
+        #[arg(value_parser = services::names())]
+        service: Option<String>,
+    },
+    /// Exit 0 when the gRPC server at RUNMESH_GRPC_ADDR reports SERVING, 1 otherwise (for
+    /// container health checks).
+    Healthcheck {
+        /// The server to ask (default: RUNMESH_GRPC_ADDR).
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// A fully qualified gRPC service name; the whole server when omitted.
+        #[arg(long, default_value = "")]
+        service: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("runmesh: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("runmesh: starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command, settings)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("runmesh: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Up => {
+            if settings.database_url.is_some() {
+                bail!(
+                    "RUNMESH_DATABASE_URL: `runmesh up` keeps one SQLite file per service under \
+                     RUNMESH_DATA_DIR; use `runmesh serve <service>` for PostgreSQL"
+                );
+            }
+            let services = services::all();
+            serve(settings, services, "runmesh").await?;
+        }
+        Command::Serve { service } => {
+            let selected = services::by_name(&service)?;
+            if settings.database_url.is_none() {
+                tracing::warn!("RUNMESH_DATABASE_URL is not set: using SQLite under the data dir");
+            }
+            serve(settings, vec![selected], &format!("runmesh-{service}")).await?;
+        }
+        Command::Migrate { service } => migrate(&settings, service.as_deref()).await?,
+        Command::Healthcheck { addr, service } => {
+            return healthcheck(addr.unwrap_or(settings.grpc_addr), service).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(
+    settings: Settings,
+    services: Vec<Arc<dyn Service>>,
+    metrics_name: &str,
+) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<service::Listening>();
+    let names: Vec<&str> = services.iter().map(|s| s.name()).collect();
+    let data_dir = settings.data_dir.clone();
+    let embedded = settings.database_url.is_none();
+    let announce = tokio::spawn({
+        let names = names.join(", ");
+        async move {
+            if let Ok(listening) = ready_rx.await {
+                println!("runmesh is serving");
+                println!(
+                    "  gRPC     {}  (services: {names}; health, reflection v1 + v1alpha)",
+                    listening.grpc
+                );
+                println!("  metrics  http://{}/metrics", listening.metrics);
+                if embedded {
+                    println!("  data     {}", data_dir.display());
+                }
+                println!(
+                    "Stop with Ctrl-C or SIGTERM: health turns NOT_SERVING, in-flight calls finish."
+                );
+            }
+        }
+    });
+    let result = service::run(
+        settings,
+        services,
+        metrics_name,
+        None,
+        shutdown,
+        Some(ready_tx),
+    )
+    .await;
+    announce.abort();
+    result
+}
+
+/// Cancels `shutdown` on SIGTERM or Ctrl-C; a second signal exits at once.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    wait_for_signal().await;
+    tracing::info!("shutdown requested: draining");
+    shutdown.cancel();
+    wait_for_signal().await;
+    tracing::warn!("second signal: exiting without draining");
+    std::process::exit(130);
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; only Ctrl-C stops runmesh");
+                tokio::signal::ctrl_c().await.ok();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.ok();
+    }
+}
+
+async fn migrate(settings: &Settings, only: Option<&str>) -> anyhow::Result<()> {
+    let selected = match only {
+        Some(name) => vec![services::by_name(name)?],
+        None => services::all(),
+    };
+    if only.is_none() && settings.database_url.is_some() {
+        bail!("RUNMESH_DATABASE_URL: name the service it belongs to (`runmesh migrate <service>`)");
+    }
+    for service in selected {
+        let url = db::service_database_url(
+            settings.database_url.as_deref(),
+            &settings.data_dir,
+            service.name(),
+        );
+        let database = db::connect(&url).await.with_context(|| {
+            format!(
+                "{}: connecting to {}",
+                service.name(),
+                runmesh_platform::config::redact_url(&url)
+            )
+        })?;
+        service.migrate(&database).await?;
+        let pending = events::pending(&database).await.unwrap_or(0);
+        println!(
+            "{}: migrated ({pending} events waiting in the outbox)",
+            service.name()
+        );
+    }
+    Ok(())
+}
+
+async fn healthcheck(addr: SocketAddr, service: String) -> anyhow::Result<ExitCode> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(3));
+    let channel = match endpoint.connect().await {
+        Ok(channel) => channel,
+        Err(error) => {
+            eprintln!("runmesh healthcheck: {addr}: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let reply = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.clone(),
+        })
+        .await;
+    let label = if service.is_empty() {
+        "server"
+    } else {
+        service.as_str()
+    };
+    match reply.map(|r| r.into_inner().status()) {
+        Ok(ServingStatus::Serving) => {
+            println!("{label}: SERVING");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(status) => {
+            println!("{label}: {}", status.as_str_name());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(status) => {
+            eprintln!("runmesh healthcheck: {label}: {}", status.message());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

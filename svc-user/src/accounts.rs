@@ -9,14 +9,15 @@ use runmesh_platform::auth::{Caller, Role};
 use runmesh_platform::events::EventBus;
 use sea_orm::sea_query::{Expr, IntoCondition};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set, SqlErr,
+    TransactionTrait,
 };
 
 use crate::credentials::PasswordHasher;
 use crate::domain::{
-    DisplayName, Email, NewPassword, NotificationPreferences, PasswordAttempt, ProfileChanges,
-    TimeZone, DistanceUnit, RunPrivacy,
+    DisplayName, DistanceUnit, Email, NewPassword, NotificationPreferences, PasswordAttempt,
+    ProfileChanges, RunPrivacy, TimeZone,
 };
 use crate::error::Error;
 use crate::events;
@@ -116,7 +117,10 @@ impl Accounts {
         let user = self.find_by_email(&email).await?;
         let valid = self
             .hasher
-            .verify(&password, user.as_ref().map(|user| user.password_hash.as_str()))
+            .verify(
+                &password,
+                user.as_ref().map(|user| user.password_hash.as_str()),
+            )
             .await?;
         let user = match user {
             Some(user) if valid => user,
@@ -181,12 +185,7 @@ impl Accounts {
             .await?;
         let refresh = insert_refresh_token(&txn, &session.id, now).await?;
         txn.commit().await?;
-        self.issue(
-            &user,
-            &session.id,
-            (refresh, session.expires_at),
-            now,
-        )
+        self.issue(&user, &session.id, (refresh, session.expires_at), now)
     }
 
     /// Ends the session of `refresh_token` (or the caller's), or all of its user's sessions.
@@ -486,8 +485,8 @@ impl Accounts {
         field: &'static str,
         client: &str,
     ) -> Result<(), Error> {
-        let email = Email::parse(&user.email)
-            .map_err(|rejected| Error::invalid("email", rejected.0))?;
+        let email =
+            Email::parse(&user.email).map_err(|rejected| Error::invalid("email", rejected.0))?;
         self.throttle.check(&email, client).await?;
         if self
             .hasher
@@ -534,9 +533,7 @@ impl Accounts {
         (refresh_token, refresh_expires_at): (String, DateTime<Utc>),
         now: DateTime<Utc>,
     ) -> Result<IssuedTokens, Error> {
-        let access = self
-            .tokens
-            .issue(&user.id, session_id, &roles(user), now)?;
+        let access = self.tokens.issue(&user.id, session_id, &roles(user), now)?;
         Ok(IssuedTokens {
             access,
             refresh_token,
@@ -698,7 +695,10 @@ fn apply_changes(mut user: user::Model, changes: ProfileChanges) -> (user::Model
         user.gender = gender;
     }
     if let Some(privacy) = changes.default_run_privacy {
-        note("default_run_privacy", user.default_run_privacy != privacy.code());
+        note(
+            "default_run_privacy",
+            user.default_run_privacy != privacy.code(),
+        );
         user.default_run_privacy = privacy.code().to_owned();
     }
     (user, changed)

@@ -169,20 +169,23 @@ mod tests {
     fn durations_are_human_readable() {
         let config = load(&[("access_token_ttl", "5m"), ("session_ttl", "7days")]).unwrap();
         assert_eq!(config.access_token_ttl, Duration::from_secs(300));
+        assert_eq!(config.session_ttl, Duration::from_secs(7 * 86_400));
         let config = UserConfig::from_figment(
             Figment::new().merge(Serialized::default("key_publish_ahead", 90)),
             &Settings::default(),
         )
         .unwrap();
         assert_eq!(config.key_publish_ahead, Duration::from_secs(90));
-        assert_eq!(config.session_ttl, Duration::from_secs(7 * 86_400));
     }
 
     #[test]
     fn a_bad_value_names_its_variable() {
         let err = load(&[("access_token_ttl", "soon")]).unwrap_err();
         assert_eq!(err.variable, "RUNMESH_USER_ACCESS_TOKEN_TTL");
-        assert!(err.to_string().starts_with("RUNMESH_USER_ACCESS_TOKEN_TTL: "));
+        assert!(
+            err.to_string()
+                .starts_with("RUNMESH_USER_ACCESS_TOKEN_TTL: ")
+        );
         assert!(!err.to_string().contains('\n'));
 
         let err = load(&[("sign_in_failures_per_account", "0")]).unwrap_err();

@@ -63,7 +63,9 @@ impl PasswordHasher {
         let hash = stored.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
         let attempt = attempt.expose().to_owned();
         let matches = run_blocking(&self.permits, move || {
-            Ok(argon2().verify_password(attempt.as_bytes(), hash.as_str()).is_ok())
+            Ok(argon2()
+                .verify_password(attempt.as_bytes(), hash.as_str())
+                .is_ok())
         })
         .await?;
         Ok(known && matches)
@@ -100,7 +102,10 @@ mod tests {
         let hasher = PasswordHasher::new(2).await.unwrap();
         let password = NewPassword::parse("correct horse battery staple").unwrap();
         let stored = hasher.hash(&password).await.unwrap();
-        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
 
         let right = PasswordAttempt::parse("correct horse battery staple").unwrap();
         let wrong = PasswordAttempt::parse("correct horse battery stable").unwrap();

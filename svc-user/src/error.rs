@@ -178,6 +178,9 @@ mod tests {
     fn unknown_email_and_wrong_password_look_the_same() {
         let status = tonic::Status::from(Error::InvalidCredentials);
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
-        assert_eq!(status.get_details_error_info().unwrap().reason, "INVALID_CREDENTIALS");
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "INVALID_CREDENTIALS"
+        );
     }
 }

@@ -61,10 +61,7 @@ impl UserService for UserApi {
         else {
             return Err(invalid(violations));
         };
-        let (user, tokens) = self
-            .accounts
-            .sign_up(email, password, display_name)
-            .await?;
+        let (user, tokens) = self.accounts.sign_up(email, password, display_name).await?;
         Ok(Response::new(proto::SignUpResponse {
             user: Some(user_message(&user)),
             tokens: Some(tokens_message(tokens)),
@@ -208,7 +205,10 @@ impl UserService for UserApi {
         let caller = signed_in_caller(&request)?;
         let request = request.into_inner();
         let (user_id, role) = role_target(&request.user_id, request.role)?;
-        let user = self.accounts.set_role(&caller, user_id, role, false).await?;
+        let user = self
+            .accounts
+            .set_role(&caller, user_id, role, false)
+            .await?;
         Ok(Response::new(proto::RevokeRoleResponse {
             user: Some(user_message(&user)),
         }))
@@ -442,9 +442,7 @@ pub(crate) fn user_message(user: &user::Model) -> proto::User {
         }),
         distance_unit: distance_unit as i32,
         time_zone: user.time_zone.clone(),
-        birth_year: user
-            .birth_year
-            .and_then(|year| u32::try_from(year).ok()),
+        birth_year: user.birth_year.and_then(|year| u32::try_from(year).ok()),
         gender: gender as i32,
         default_run_privacy: privacy as i32,
         created_at: Some(timestamp(user.created_at)),

@@ -190,8 +190,7 @@ impl KeyRing {
             .to_pkcs8_der()
             .map_err(|err| KeyError::Encoding(err.to_string()))?;
         let signs_until = signs_from + chrono::Duration::from_std(self.policy.rotation)?;
-        let verifies_until =
-            signs_until + chrono::Duration::from_std(self.policy.token_lifetime)?;
+        let verifies_until = signs_until + chrono::Duration::from_std(self.policy.token_lifetime)?;
         let kid = uuid::Uuid::now_v7().simple().to_string();
         signing_key::Entity::insert(signing_key::ActiveModel {
             kid: Set(kid.clone()),

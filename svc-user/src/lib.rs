@@ -198,7 +198,11 @@ pub async fn create_admin(
     let hasher = PasswordHasher::new(1).await.map_err(Error::from)?;
     // Only the password rules and the database are used; tokens and throttling are not.
     let config = UserConfig::default();
-    let keys = Arc::new(KeyRing::open(db.clone(), config.key_policy()).await.map_err(Error::from)?);
+    let keys = Arc::new(
+        KeyRing::open(db.clone(), config.key_policy())
+            .await
+            .map_err(Error::from)?,
+    );
     let accounts = Accounts::new(
         db.clone(),
         hasher,
@@ -208,7 +212,12 @@ pub async fn create_admin(
             config.sign_in_failures_per_client,
             config.sign_in_failure_window,
         ),
-        AccessTokenIssuer::new(keys, config.issuer, config.audience, config.access_token_ttl),
+        AccessTokenIssuer::new(
+            keys,
+            config.issuer,
+            config.audience,
+            config.access_token_ttl,
+        ),
         config.session_ttl,
         None,
     );

@@ -168,7 +168,10 @@ mod tests {
         }
         throttle.check(&email, "10.0.0.1").await.unwrap();
         let third = throttle.record_failure(&email, "10.0.0.1").await.unwrap();
-        assert!(matches!(third, Error::InvalidCredentials), "the third try was a real try");
+        assert!(
+            matches!(third, Error::InvalidCredentials),
+            "the third try was a real try"
+        );
 
         let blocked = throttle.check(&email, "10.0.0.2").await.unwrap_err();
         let Error::TooManyAttempts { retry_after } = blocked else {

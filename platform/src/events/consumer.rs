@@ -30,19 +30,25 @@ pub(crate) enum Handled {
     Redelivery,
 }
 
-/// Capped exponential backoff (100 ms doubling up to 10 s, with jitter) that never gives up.
-pub(crate) fn backoff() -> ExponentialBackoff {
+/// Exponential backoff from 100 ms, doubling up to `max` plus up to 100% jitter, that never
+/// gives up.
+pub(crate) fn backoff(max: Duration) -> ExponentialBackoff {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(10))
+        .with_max_delay(max)
         .with_jitter()
         .without_max_times()
         .build()
 }
 
+/// Backoff between attempts at a failed handler or relay round.
+pub(crate) fn retry_backoff() -> ExponentialBackoff {
+    backoff(Duration::from_secs(5))
+}
+
 /// The next delay of a backoff that never gives up.
 pub(crate) fn next_delay(backoff: &mut ExponentialBackoff) -> Duration {
-    backoff.next().unwrap_or(Duration::from_secs(10))
+    backoff.next().unwrap_or(Duration::from_secs(5))
 }
 
 /// Records the event in `group`'s inbox and runs the handler, in one transaction.
@@ -84,7 +90,7 @@ pub(crate) async fn handle_until_done(
     envelope: &Envelope,
     shutdown: &CancellationToken,
 ) -> Option<Handled> {
-    let mut retry = backoff();
+    let mut retry = retry_backoff();
     let mut attempt = 1_u32;
     loop {
         let result = shutdown

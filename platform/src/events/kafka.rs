@@ -17,7 +17,7 @@ use runmesh_proto::runmesh::events::v1::Envelope;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use super::consumer::{EventHandler, backoff, handle_until_done, next_delay};
+use super::consumer::{EventHandler, backoff, handle_until_done, next_delay, retry_backoff};
 use super::envelope::decode_envelope;
 use super::{Delivery, EventError, outbox};
 
@@ -152,22 +152,24 @@ impl KafkaBus {
             }
         }
         if delivery.error.is_some() {
-            self.replace_producer_if_fatal(&producer);
+            self.replace_producer(producer);
         }
         delivery
     }
 
-    fn replace_producer_if_fatal(&self, failed: &FutureProducer) {
-        let Some((code, reason)) = failed.client().fatal_error() else {
-            return;
-        };
-        tracing::error!(
-            ?code,
-            reason,
-            "Kafka producer hit a fatal error; creating a new one"
-        );
-        match Self::producer_config(&self.options).create() {
-            Ok(fresh) => *self.producer.lock() = fresh,
+    /// Starts over with a fresh producer once every message of a failed batch is resolved: the
+    /// failed one may be fatally broken, or hold idempotence state (producer id, sequence
+    /// numbers) that the broker no longer accepts, and then it would never deliver again.
+    fn replace_producer(&self, failed: FutureProducer) {
+        if let Some((code, reason)) = failed.client().fatal_error() {
+            tracing::error!(?code, reason, "Kafka producer hit a fatal error");
+        }
+        match Self::producer_config(&self.options).create::<FutureProducer>() {
+            Ok(fresh) => {
+                let replaced = std::mem::replace(&mut *self.producer.lock(), fresh);
+                // Dropping a producer flushes and joins its threads: not on the runtime.
+                tokio::task::spawn_blocking(move || drop((failed, replaced)));
+            }
             Err(error) => tracing::error!(%error, "could not create a new Kafka producer"),
         }
     }
@@ -195,6 +197,7 @@ impl KafkaBus {
             .set("auto.commit.interval.ms", "1000")
             // Notice topics created after subscribing (and re-created after an outage) soon.
             .set("topic.metadata.refresh.interval.ms", "5000")
+            .set("debug", "cgrp,topic")
             .set(
                 "session.timeout.ms",
                 self.options.session_timeout.as_millis().to_string(),
@@ -257,7 +260,10 @@ impl KafkaBus {
         handler: &dyn EventHandler,
         shutdown: &CancellationToken,
     ) {
-        let mut receive_retry = backoff();
+        // librdkafka reconnects and refetches by itself; errors here are reports, so pause
+        // only briefly to keep the log readable.
+        let receive_pause = || backoff(Duration::from_secs(1));
+        let mut receive_retry = receive_pause();
         loop {
             let Some(received) = shutdown.run_until_cancelled(consumer.recv()).await else {
                 return;
@@ -280,7 +286,7 @@ impl KafkaBus {
                     continue;
                 }
             };
-            receive_retry = backoff();
+            receive_retry = receive_pause();
             match decode_envelope(message.payload().unwrap_or_default()) {
                 Ok(envelope) => {
                     if handle_until_done(db, group, handler, &envelope, shutdown)
@@ -313,7 +319,7 @@ impl KafkaBus {
         topics: &[&str],
         shutdown: &CancellationToken,
     ) -> bool {
-        let mut retry = backoff();
+        let mut retry = retry_backoff();
         loop {
             let Some(result) = shutdown
                 .run_until_cancelled(self.ensure_topics(topics))

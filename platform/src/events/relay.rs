@@ -28,7 +28,7 @@ use sea_orm::{
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::consumer::{backoff, next_delay};
+use super::consumer::{next_delay, retry_backoff};
 use super::{EventError, Transport, outbox};
 
 /// Advisory lock key shared by every relay publishing from one PostgreSQL database.
@@ -89,7 +89,7 @@ impl Relay {
 
     pub(crate) async fn run(mut self, mut wake: watch::Receiver<()>, shutdown: CancellationToken) {
         tracing::info!(source = self.source, "outbox relay started");
-        let mut retry = backoff();
+        let mut retry = retry_backoff();
         loop {
             wake.borrow_and_update();
             let Some(round) = shutdown.run_until_cancelled(self.publish_batch()).await else {
@@ -97,7 +97,7 @@ impl Relay {
             };
             let idle = match round {
                 Ok(Round::Published(count)) => {
-                    retry = backoff();
+                    retry = retry_backoff();
                     if count >= self.options.batch_size {
                         continue;
                     }

@@ -91,14 +91,23 @@ mod tests {
     #[test]
     fn length_counts_characters_not_bytes() {
         assert!(NewPassword::parse("ẞtrøngé").is_err(), "7 characters");
-        assert!(NewPassword::parse("ẞtrøngé!").is_ok(), "8 characters, 12 bytes");
+        assert!(
+            NewPassword::parse("ẞtrøngé!").is_ok(),
+            "8 characters, 12 bytes"
+        );
         assert!(NewPassword::parse(&"ü".repeat(128)).is_ok());
         assert!(NewPassword::parse(&"ü".repeat(129)).is_err());
     }
 
     #[test]
     fn refuses_common_passwords_whatever_their_case() {
-        for common in ["password", "12345678", "iloveyou", "Password1", "QWERTYUIOP"] {
+        for common in [
+            "password",
+            "12345678",
+            "iloveyou",
+            "Password1",
+            "QWERTYUIOP",
+        ] {
             let err = NewPassword::parse(common).unwrap_err();
             assert!(err.0.contains("common"), "{common}: {err}");
         }

@@ -203,14 +203,24 @@ mod tests {
         for good in ["U012AB3CD", "W0123456789", "UABCDEF"] {
             assert!(SlackMemberId::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "u012ab3cd", "X012AB3CD", "U012", "U012-AB3CD", "U012AB3CDÄ"] {
+        for bad in [
+            "",
+            "u012ab3cd",
+            "X012AB3CD",
+            "U012",
+            "U012-AB3CD",
+            "U012AB3CDÄ",
+        ] {
             assert!(SlackMemberId::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn time_zones_are_iana_names() {
-        assert_eq!(TimeZone::parse("Europe/Berlin").unwrap().name(), "Europe/Berlin");
+        assert_eq!(
+            TimeZone::parse("Europe/Berlin").unwrap().name(),
+            "Europe/Berlin"
+        );
         assert!(TimeZone::parse("Mars/Olympus_Mons").is_err());
         assert_eq!(TimeZone::default().name(), "UTC");
     }
