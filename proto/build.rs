@@ -49,10 +49,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|p| !p.starts_with("google.protobuf"))
         .collect();
 
+    // `prost::Name` on every message, so events pack into `google.protobuf.Any` by their full name.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .compile_fds(descriptor_set)?;
+        .compile_fds_with_config(descriptor_set, config)?;
 
     fs::write(out_dir.join("packages.rs"), module_tree(&packages))?;
 

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -142,10 +141,11 @@ pub async fn run(
         if settings.kafka_brokers.is_some() {
             probes.push(bus.probe());
         }
-        tasks.spawn(
-            bus.spawn_relay(service.name(), database.clone(), shutdown.clone())
-                .into_future_ignoring_panics(),
-        );
+        tasks.spawn(report_failure(bus.spawn_relay(
+            service.name(),
+            database.clone(),
+            shutdown.clone(),
+        )));
         let ctx = ServiceContext {
             name: service.name(),
             settings: settings.clone(),
@@ -197,21 +197,10 @@ pub struct Listening {
     pub metrics: SocketAddr,
 }
 
-trait IgnorePanics {
-    fn into_future_ignoring_panics(self) -> impl std::future::Future<Output = ()> + Send;
-}
-
-impl IgnorePanics for tokio::task::JoinHandle<()> {
-    /// A background task that panicked has already been reported by the panic hook; the
-    /// runtime only needs to know it ended.
-    fn into_future_ignoring_panics(self) -> impl std::future::Future<Output = ()> + Send {
-        async move {
-            if let Err(error) = self.await {
-                tracing::error!(%error, "background task failed");
-            }
-        }
+/// A background task that panicked was already reported by the panic hook; the runtime only
+/// needs to know it ended.
+async fn report_failure(task: tokio::task::JoinHandle<()>) {
+    if let Err(error) = task.await {
+        tracing::error!(%error, "background task failed");
     }
 }
-
-/// How long a readiness-gated caller (tests, `runmesh healthcheck`) waits by default.
-pub const DEFAULT_READY_WAIT: Duration = Duration::from_secs(30);

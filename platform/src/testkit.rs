@@ -176,3 +176,93 @@ impl Drop for Broker {
         self.stop();
     }
 }
+
+/// An access-token issuer made up for a test: one Ed25519 key, its JWKS, and tokens in the
+/// shape svc-user signs. Feed [`TestIssuer::key_source`] to the service under test.
+pub struct TestIssuer {
+    pub kid: String,
+    pub issuer: String,
+    pub audience: String,
+    encoding: jsonwebtoken::EncodingKey,
+    jwk: jsonwebtoken::jwk::Jwk,
+}
+
+impl TestIssuer {
+    /// An issuer with the runtime's default `iss`/`aud` (`runmesh`), as `Settings::default()`.
+    pub fn new() -> Self {
+        Self::with("runmesh", "runmesh")
+    }
+
+    pub fn with(issuer: &str, audience: &str) -> Self {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, jwk::Jwk, jwk::PublicKeyUse};
+        let signing = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let der = signing
+            .to_pkcs8_der()
+            .expect("pkcs8 encoding of a fresh key");
+        let public_key = signing.verifying_key().to_bytes();
+        let mut jwk = Jwk::from_decoding_key(
+            &DecodingKey::from_ed_der(&public_key),
+            Some(Algorithm::EdDSA),
+        )
+        .expect("JWK from an Ed25519 key");
+        let kid = unique_name("testkey");
+        jwk.common.key_id = Some(kid.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        Self {
+            kid,
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            jwk,
+        }
+    }
+
+    pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        jsonwebtoken::jwk::JwkSet {
+            keys: vec![self.jwk.clone()],
+        }
+    }
+
+    pub fn key_source(&self) -> std::sync::Arc<dyn crate::auth::KeySource> {
+        std::sync::Arc::new(crate::auth::StaticKeySource::new(self.jwks()))
+    }
+
+    /// Claims valid for ten minutes for `user_id` with `roles` (e.g. `&["runner"]`).
+    pub fn claims(&self, user_id: &str, roles: &[&str]) -> crate::auth::AccessClaims {
+        let now = chrono::Utc::now().timestamp().max(0).unsigned_abs();
+        crate::auth::AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user_id.to_string(),
+            aud: self.audience.clone(),
+            exp: now + 600,
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: uuid::Uuid::new_v4().to_string(),
+            roles: roles.iter().map(|r| (*r).to_string()).collect(),
+        }
+    }
+
+    pub fn sign(&self, claims: &crate::auth::AccessClaims) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing a test token")
+    }
+
+    /// A signed access token for `user_id` with `roles`.
+    pub fn token(&self, user_id: &str, roles: &[&str]) -> String {
+        self.sign(&self.claims(user_id, roles))
+    }
+
+    /// `authorization` metadata value for `user_id`.
+    pub fn bearer(&self, user_id: &str, roles: &[&str]) -> String {
+        format!("Bearer {}", self.token(user_id, roles))
+    }
+}
+
+impl Default for TestIssuer {
+    fn default() -> Self {
+        Self::new()
+    }
+}

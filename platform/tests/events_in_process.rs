@@ -116,6 +116,7 @@ async fn consumer_groups_each_apply_every_event_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_record_that_is_not_an_envelope_does_not_stall_the_consumer() {
+    autometrics::prometheus_exporter::try_init().ok();
     let sqlite = TestSqlite::create().unwrap();
     let db = connect(&sqlite.url).await;
     let bus = bus();
@@ -137,6 +138,9 @@ async fn a_record_that_is_not_an_envelope_does_not_stall_the_consumer() {
     wait_for_effects(&db, 50, WAIT).await;
     assert_each_applied_once_in_order(&db, 1, 50).await;
     assert!(bus.probe().check(Duration::from_secs(1)).await.is_ok());
+    let metrics = autometrics::prometheus_exporter::encode_to_string().unwrap();
+    assert!(metrics.contains(r#"function="publish_batch""#), "{metrics}");
+    assert!(metrics.contains(r#"function="handle_one""#), "{metrics}");
 
     shutdown.cancel();
     for task in [relay, consumer] {

@@ -93,10 +93,16 @@ async fn rewind_group(brokers: &str, group: &str, topic: &str, partitions: i32) 
             .add_partition_offset(topic, partition, Offset::Offset(0))
             .unwrap();
     }
-    tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
-        .await
-        .unwrap()
-        .unwrap();
+    let committed = tokio::task::spawn_blocking(move || {
+        consumer.commit(&offsets, CommitMode::Sync)?;
+        consumer.committed_offsets(offsets, Duration::from_secs(10))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    for element in committed.elements() {
+        assert_eq!(element.offset(), Offset::Offset(0), "the group was rewound");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

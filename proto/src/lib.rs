@@ -7,8 +7,3 @@ include!(concat!(env!("OUT_DIR"), "/packages.rs"));
 /// Every file this crate compiled, with imports and extension options (`google.api.http`) kept.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/runmesh_descriptor.bin"));
-
-impl prost::Name for runmesh::events::v1::Envelope {
-    const NAME: &'static str = "Envelope";
-    const PACKAGE: &'static str = "runmesh.events.v1";
-}

@@ -35,7 +35,8 @@ pub struct KafkaOptions {
     pub brokers: String,
     /// Partitions of topics this process creates (existing topics are left as they are).
     pub partitions: i32,
-    /// Replication factor of topics this process creates.
+    /// Replication factor of topics this process creates; -1 takes the broker's
+    /// `default.replication.factor`.
     pub replication_factor: i32,
     /// How long the producer keeps trying to deliver one message before the relay sees a
     /// failure, backs off and republishes it from the outbox.
@@ -46,13 +47,13 @@ pub struct KafkaOptions {
 }
 
 impl KafkaOptions {
-    /// Defaults for `brokers`: 6 partitions, replication factor 1 (set it to your cluster's
-    /// standard, or create topics ahead of time), 30 s delivery timeout, 10 s session timeout.
+    /// Defaults for `brokers`: 6 partitions, the broker's default replication factor, 30 s
+    /// delivery timeout, 10 s session timeout.
     pub fn new(brokers: &str) -> Self {
         Self {
             brokers: brokers.to_owned(),
             partitions: 6,
-            replication_factor: 1,
+            replication_factor: -1,
             message_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(10),
         }
@@ -61,7 +62,7 @@ impl KafkaOptions {
 
 pub(crate) struct KafkaBus {
     options: KafkaOptions,
-    /// Replaced when librdkafka reports a fatal producer error (the producer is unusable then).
+    /// Replaced after a failed batch (see [`KafkaBus::replace_producer`]).
     producer: Mutex<FutureProducer>,
     admin: AdminClient<DefaultClientContext>,
 }
@@ -85,6 +86,8 @@ impl KafkaBus {
             .set("bootstrap.servers", &options.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
+            // The Java client's partitioner, so every producer puts a key in the same partition.
+            .set("partitioner", "murmur2_random")
             .set(
                 "message.timeout.ms",
                 options.message_timeout.as_millis().to_string(),
@@ -108,7 +111,9 @@ impl KafkaBus {
                 )
             })
             .collect();
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let options = AdminOptions::new()
+            .request_timeout(Some(Duration::from_secs(10)))
+            .operation_timeout(Some(Duration::from_secs(10)));
         for result in self.admin.create_topics(&new_topics, &options).await? {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -197,7 +202,6 @@ impl KafkaBus {
             .set("auto.commit.interval.ms", "1000")
             // Notice topics created after subscribing (and re-created after an outage) soon.
             .set("topic.metadata.refresh.interval.ms", "5000")
-            .set("debug", "cgrp,topic")
             .set(
                 "session.timeout.ms",
                 self.options.session_timeout.as_millis().to_string(),

@@ -18,7 +18,12 @@
 //!   PostgreSQL each relay round runs in a transaction holding `pg_try_advisory_xact_lock`, so
 //!   one relay per database publishes at a time (the reasons are in `relay.rs`).
 //! - **Kafka**: idempotent producer (`enable.idempotence`, `acks=all`) keeps each partition's
-//!   order across retries; delivery is awaited before a row is deleted. Consumers commit
+//!   order across retries; delivery is awaited before a row is deleted. After a failed batch
+//!   only the acknowledged rows are deleted, the rest are republished in sequence order by a
+//!   fresh producer (one whose messages timed out may hold idempotence state the broker has
+//!   dropped, and would never deliver again). A message that times out while a later one of
+//!   its partition gets through is the one case that can reorder an aggregate; a generous
+//!   [`KafkaOptions::message_timeout`] makes it rare. Consumers commit
 //!   automatically but only offsets stored explicitly, and an offset is stored only after the
 //!   transaction holding the inbox row and the handler's effects committed. Handler failures
 //!   are retried with capped exponential backoff, never skipped; bytes that are not an envelope
@@ -33,11 +38,11 @@
 
 mod consumer;
 mod envelope;
-mod inbox;
+pub mod inbox;
 mod kafka;
 mod memory;
 mod migration;
-mod outbox;
+pub mod outbox;
 mod relay;
 
 use std::sync::Arc;
@@ -51,15 +56,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use consumer::EventHandler;
 pub use envelope::{EnvelopeExt, new_envelope, topic};
-pub use inbox::{
-    ActiveModel as InboxActiveModel, Column as InboxColumn, Entity as InboxEntity,
-    Model as InboxRow,
-};
 pub use kafka::{EVENT_ID_HEADER, EVENT_TYPE_HEADER, KafkaOptions, TRACEPARENT_HEADER};
-pub use outbox::{
-    ActiveModel as OutboxActiveModel, Column as OutboxColumn, Entity as OutboxEntity,
-    Model as OutboxRow, enqueue, pending,
-};
+pub use outbox::{enqueue, pending};
 pub use relay::RelayOptions;
 pub use runmesh_proto::runmesh::events::v1::Envelope;
 
@@ -120,7 +118,7 @@ impl Transport {
         }
     }
 
-    async fn publish(&self, rows: &[OutboxRow]) -> Delivery {
+    async fn publish(&self, rows: &[outbox::Model]) -> Delivery {
         match self {
             Self::Kafka(kafka) => kafka.publish(rows).await,
             Self::InProcess(memory) => {

@@ -9,12 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use runmesh_platform::events::{
-    self, Envelope, EnvelopeExt, EventHandler, OutboxActiveModel, OutboxEntity,
-};
+use runmesh_platform::events::{self, Envelope, EnvelopeExt, EventHandler, outbox};
 use sea_orm::{
-    ActiveValue::NotSet, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
-    DbBackend, EntityTrait, Set, Statement, TransactionTrait,
+    ActiveValue::NotSet, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait, Set, Statement, TransactionTrait,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -52,7 +50,7 @@ pub fn init_logs() {
 /// Connects, runs the platform's event migrations and creates the handler's `effects` table.
 pub async fn connect(url: &str) -> DatabaseConnection {
     init_logs();
-    let db = Database::connect(url).await.unwrap();
+    let db = runmesh_platform::db::connect(url).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
     let effects = match db.get_database_backend() {
         DbBackend::Postgres => {
@@ -115,7 +113,7 @@ impl EventHandler for CountingHandler {
         ))
         .await?;
         if self.fail_every > 0
-            && event.number % self.fail_every == 0
+            && event.number.is_multiple_of(self.fail_every)
             && self.failed_once.lock().insert(envelope.id.clone())
         {
             anyhow::bail!("planned failure of event {}", envelope.id);
@@ -155,7 +153,7 @@ pub async fn enqueue_counted(
 /// Puts bytes that are not an envelope into the outbox, as if something wrote garbage, keyed
 /// like `aggregate`'s events so it lands in their partition.
 pub async fn enqueue_garbage(db: &DatabaseConnection, topic: &str, aggregate: &str) {
-    OutboxEntity::insert(OutboxActiveModel {
+    outbox::Entity::insert(outbox::ActiveModel {
         sequence: NotSet,
         event_id: Set("garbage".to_owned()),
         event_type: Set("garbage".to_owned()),
@@ -180,8 +178,8 @@ pub async fn effect_count(db: &DatabaseConnection) -> u64 {
             "SELECT COUNT(*) AS n FROM effects",
         ))
         .await
-        .unwrap()
-        .unwrap();
+        .expect("counting effects")
+        .expect("a count");
     row.try_get::<i64>("", "n").unwrap() as u64
 }
 
