@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by scripts/test and scripts/check-manifests (sourced, not run).
 # Tools the scripts install go under .tools/ (gitignored): a Python venv for the broker, the
 # acceptance client and the manifest validators.
