@@ -44,6 +44,10 @@ pub struct Settings {
     /// `redis://…` or `rediss://…`; `None` means the in-memory cache.
     #[serde(deserialize_with = "de_redis_url")]
     pub redis_url: Option<String>,
+    /// svc-user's gRPC address for services running without it (`RUNMESH_PEER_USER`, e.g.
+    /// `http://user:50051`): where they fetch the token-signing keys (JWKS).
+    #[serde(deserialize_with = "de_peer_url")]
+    pub peer_user: Option<String>,
     /// Comma-separated `host:port` list, normalised (`a:9092,b:9092`); `None` means the
     /// in-process event bus.
     #[serde(deserialize_with = "de_kafka_brokers")]
@@ -96,6 +100,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            peer_user: None,
             kafka_brokers: None,
             log_format: LogFormat::Auto,
             log_filter: "info".to_owned(),
@@ -151,6 +156,7 @@ impl fmt::Debug for Settings {
                 &self.database_url.as_deref().map(redact_url),
             )
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("peer_user", &self.peer_user)
             .field("kafka_brokers", &self.kafka_brokers)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
@@ -412,6 +418,19 @@ fn de_redis_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Str
             Some("redis" | "rediss") => Ok(url.to_owned()),
             Some(other) => Err(format!(
                 "unsupported Redis URL scheme {other:?} ({EXPECTED})"
+            )),
+            None => Err(format!("not a URL ({EXPECTED})")),
+        }
+    })
+}
+
+fn de_peer_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    parsed_optional(deserializer, |url| {
+        const EXPECTED: &str = "expected http://host:port or https://host:port";
+        match url_scheme(url) {
+            Some("http" | "https") => Ok(url.to_owned()),
+            Some(other) => Err(format!(
+                "unsupported peer URL scheme {other:?} ({EXPECTED})"
             )),
             None => Err(format!("not a URL ({EXPECTED})")),
         }

@@ -5,7 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 pub use sea_orm::DatabaseConnection as Db;
 
@@ -34,19 +38,33 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 DbErr::Custom(format!("creating {}: {error}", parent.display()))
             })?;
         }
-        // One writer at a time is SQLite's model; a small pool avoids lock storms.
-        options.max_connections(4).min_connections(1);
+        // Pragmas go on the connect options so every pooled connection gets them. One writer at
+        // a time is SQLite's model; a small pool avoids lock storms.
+        options
+            .map_sqlx_sqlite_opts(|sqlite| {
+                sqlite
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+            })
+            .max_connections(4)
+            .min_connections(1);
     } else {
         options.max_connections(32).min_connections(1);
     }
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
-        )
-        .await?;
-    }
-    Ok(db)
+    Database::connect(options).await
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with
+/// SQLITE_BUSY as soon as another connection (the relay, a consumer) wrote meanwhile.
+/// PostgreSQL ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

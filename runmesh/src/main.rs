@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use runmesh_platform::config::Settings;
 use runmesh_platform::service::{self, Service};
@@ -41,15 +41,21 @@ enum Command {
     /// RUNMESH_REDIS_URL and RUNMESH_KAFKA_BROKERS (one Deployment per service in Kubernetes).
     Serve {
         /// The service to run.
-        #[arg(value_parser = services::names())]
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
         service: String,
     },
     /// Bring databases up to date and exit: one service against RUNMESH_DATABASE_URL, or every
     /// service's SQLite file under RUNMESH_DATA_DIR when no service is named.
     Migrate {
         /// Only this service.
-        #[arg(value_parser = services::names())]
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
         service: Option<String>,
+    },
+    /// Manage accounts directly in svc-user's database (RUNMESH_DATABASE_URL, or the SQLite
+    /// file under RUNMESH_DATA_DIR).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Exit 0 when the gRPC server at RUNMESH_GRPC_ADDR reports SERVING, 1 otherwise (for
     /// container health checks).
@@ -61,6 +67,30 @@ enum Command {
         #[arg(long, default_value = "")]
         service: String,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an admin account (or make the existing account with this email and password an
+    /// admin). Admins grant the organizer role to others.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+    },
+}
+
+/// Why a command stopped: configuration errors exit 2 with their one line, the rest 1.
+enum Failure {
+    Config(String),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::Other(error)
+    }
 }
 
 fn main() -> ExitCode {
@@ -81,44 +111,94 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(execute(cli.command, settings)) {
         Ok(code) => code,
-        Err(error) => {
+        Err(Failure::Config(line)) => {
+            eprintln!("runmesh: {line}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(error)) => {
             eprintln!("runmesh: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+async fn execute(command: Command, settings: Settings) -> Result<ExitCode, Failure> {
     match command {
         Command::Up => {
             if settings.database_url.is_some() {
-                bail!(
+                return Err(Failure::Config(
                     "RUNMESH_DATABASE_URL: `runmesh up` keeps one SQLite file per service under \
                      RUNMESH_DATA_DIR; use `runmesh serve <service>` for PostgreSQL"
-                );
+                        .to_string(),
+                ));
             }
-            let services = services::all();
-            serve(settings, services, "runmesh").await?;
+            let services = services::all(&settings).map_err(Failure::Config)?;
+            serve(settings, services, "runmesh", None).await?;
         }
         Command::Serve { service } => {
-            let selected = services::by_name(&service)?;
+            let selected = services::build(&service, &settings).map_err(Failure::Config)?;
+            let remote_keys = remote_keys(&settings, &service)?;
             if settings.database_url.is_none() {
                 tracing::warn!("RUNMESH_DATABASE_URL is not set: using SQLite under the data dir");
             }
-            serve(settings, vec![selected], &format!("runmesh-{service}")).await?;
+            let metrics_name = format!("runmesh-{service}");
+            serve(settings, vec![selected], &metrics_name, remote_keys).await?;
         }
         Command::Migrate { service } => migrate(&settings, service.as_deref()).await?,
+        Command::User {
+            command: UserCommand::CreateAdmin { email, password },
+        } => create_admin(&settings, &email, &password).await?,
         Command::Healthcheck { addr, service } => {
-            return healthcheck(addr.unwrap_or(settings.grpc_addr), service).await;
+            return Ok(healthcheck(addr.unwrap_or(settings.grpc_addr), service).await?);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a service that does not issue tokens gets the signing keys: svc-user's `GetJwks` at
+/// `RUNMESH_PEER_USER`.
+fn remote_keys(settings: &Settings, service: &str) -> Result<service::RemoteKeys, Failure> {
+    if service == runmesh_svc_user::NAME {
+        return Ok(None);
+    }
+    let Some(url) = &settings.peer_user else {
+        tracing::warn!(
+            "RUNMESH_PEER_USER is not set: bearer tokens cannot be verified and are refused"
+        );
+        return Ok(None);
+    };
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .map_err(|error| Failure::Config(format!("RUNMESH_PEER_USER: {error}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    Ok(Some(Arc::new(runmesh_svc_user::GrpcKeySource::new(
+        channel,
+    ))))
+}
+
+async fn create_admin(settings: &Settings, email: &str, password: &str) -> anyhow::Result<()> {
+    let url = db::service_database_url(
+        settings.database_url.as_deref(),
+        &settings.data_dir,
+        runmesh_svc_user::NAME,
+    );
+    let database = db::connect(&url).await.with_context(|| {
+        format!(
+            "connecting to {}",
+            runmesh_platform::config::redact_url(&url)
+        )
+    })?;
+    runmesh_svc_user::migrate(&database).await?;
+    let admin = runmesh_svc_user::create_admin(&database, email, password).await?;
+    println!("admin {} is ready (user id {})", admin.email, admin.id);
+    Ok(())
 }
 
 async fn serve(
     settings: Settings,
     services: Vec<Arc<dyn Service>>,
     metrics_name: &str,
+    remote_keys: service::RemoteKeys,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -149,7 +229,7 @@ async fn serve(
         settings,
         services,
         metrics_name,
-        None,
+        remote_keys,
         shutdown,
         Some(ready_tx),
     )
@@ -191,14 +271,19 @@ async fn wait_for_signal() {
     }
 }
 
-async fn migrate(settings: &Settings, only: Option<&str>) -> anyhow::Result<()> {
+async fn migrate(settings: &Settings, only: Option<&str>) -> Result<(), Failure> {
     let selected = match only {
-        Some(name) => vec![services::by_name(name)?],
-        None => services::all(),
+        Some(name) => vec![services::build(name, settings).map_err(Failure::Config)?],
+        None => {
+            if settings.database_url.is_some() {
+                return Err(Failure::Config(
+                    "RUNMESH_DATABASE_URL: name the service it belongs to (`runmesh migrate <service>`)"
+                        .to_string(),
+                ));
+            }
+            services::all(settings).map_err(Failure::Config)?
+        }
     };
-    if only.is_none() && settings.database_url.is_some() {
-        bail!("RUNMESH_DATABASE_URL: name the service it belongs to (`runmesh migrate <service>`)");
-    }
     for service in selected {
         let url = db::service_database_url(
             settings.database_url.as_deref(),
@@ -212,7 +297,10 @@ async fn migrate(settings: &Settings, only: Option<&str>) -> anyhow::Result<()> 
                 runmesh_platform::config::redact_url(&url)
             )
         })?;
-        service.migrate(&database).await?;
+        service
+            .migrate(&database)
+            .await
+            .with_context(|| format!("{}: migrating", service.name()))?;
         let pending = events::pending(&database).await.unwrap_or(0);
         println!(
             "{}: migrated ({pending} events waiting in the outbox)",

@@ -1,22 +1,25 @@
-//! The services this binary can run. A service crate joins by adding one line to [`all`].
+//! The services this binary can run. A service crate joins with one name in [`NAMES`] and one
+//! arm in [`build`].
 
 use std::sync::Arc;
 
-use anyhow::anyhow;
+use runmesh_platform::config::Settings;
 use runmesh_platform::service::Service;
 
-pub fn all() -> Vec<Arc<dyn Service>> {
-    vec![]
+/// Every service, in start order.
+pub const NAMES: &[&str] = &["user"];
+
+/// Builds one service from `settings` and its own `RUNMESH_<SERVICE>_*` variables; the error is
+/// the one-line configuration message naming the variable.
+pub fn build(name: &str, settings: &Settings) -> Result<Arc<dyn Service>, String> {
+    match name {
+        "user" => Ok(Arc::new(
+            runmesh_svc_user::UserService::from_env(settings).map_err(|e| e.to_string())?,
+        )),
+        other => Err(format!("no service named {other:?} (known: {NAMES:?})")),
+    }
 }
 
-/// Names for the command line's value parser.
-pub fn names() -> Vec<&'static str> {
-    all().iter().map(|service| service.name()).collect()
-}
-
-pub fn by_name(name: &str) -> anyhow::Result<Arc<dyn Service>> {
-    all()
-        .into_iter()
-        .find(|service| service.name() == name)
-        .ok_or_else(|| anyhow!("no service named {name:?} (known: {:?})", names()))
+pub fn all(settings: &Settings) -> Result<Vec<Arc<dyn Service>>, String> {
+    NAMES.iter().map(|name| build(name, settings)).collect()
 }

@@ -2,17 +2,20 @@
 //! issuer. Takes parsed domain values, returns store models; `grpc.rs` does the decoding and
 //! encoding around it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, SubsecRound as _, Utc};
 use runmesh_platform::auth::{Caller, Role};
+use runmesh_platform::db::begin_write;
 use runmesh_platform::events::EventBus;
 use sea_orm::sea_query::{Expr, IntoCondition};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set, SqlErr,
-    TransactionTrait,
 };
+
+use tokio_util::sync::CancellationToken;
 
 use crate::credentials::PasswordHasher;
 use crate::domain::{
@@ -91,12 +94,12 @@ impl Accounts {
         display_name: DisplayName,
     ) -> Result<(user::Model, IssuedTokens), Error> {
         // Checked first to spare the hashing; the unique index decides races.
-        if self.find_by_email(&email).await?.is_some() {
+        if find_by_email(&self.db, &email).await?.is_some() {
             return Err(Error::EmailTaken);
         }
         let password_hash = self.hasher.hash(&password).await?;
-        let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let now = now();
+        let txn = begin_write(&self.db).await?;
         let user = insert_user(&txn, &email, password_hash, display_name, false, now).await?;
         events::user_registered(&txn, &user).await?;
         let (session_id, refresh) = self.start_session(&txn, &user.id, now).await?;
@@ -114,7 +117,7 @@ impl Accounts {
         client: &str,
     ) -> Result<(user::Model, IssuedTokens), Error> {
         self.throttle.check(&email, client).await?;
-        let user = self.find_by_email(&email).await?;
+        let user = find_by_email(&self.db, &email).await?;
         let valid = self
             .hasher
             .verify(
@@ -126,8 +129,8 @@ impl Accounts {
             Some(user) if valid => user,
             _ => return Err(self.throttle.record_failure(&email, client).await?),
         };
-        let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let now = now();
+        let txn = begin_write(&self.db).await?;
         let (session_id, refresh) = self.start_session(&txn, &user.id, now).await?;
         txn.commit().await?;
         let tokens = self.issue(&user, &session_id, refresh, now)?;
@@ -137,9 +140,9 @@ impl Accounts {
     /// Spends `presented` and returns a new pair for its session. A spent token revokes the
     /// session: either the client or a thief replayed it, and we cannot tell which.
     pub async fn refresh(&self, presented: &str) -> Result<IssuedTokens, Error> {
-        let now = Utc::now();
+        let now = now();
         let token_hash = refresh_token_hash(presented);
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let Some((token, Some(session))) = refresh_token::Entity::find_by_id(&token_hash)
             .find_also_related(session::Entity)
             .one(&txn)
@@ -216,7 +219,7 @@ impl Accounts {
                 ));
             }
         };
-        let now = Utc::now();
+        let now = now();
         let revoked = if all_sessions {
             revoke_sessions(
                 &self.db,
@@ -240,7 +243,7 @@ impl Accounts {
     /// The caller's account, provided the caller's session is still active: signing out or
     /// changing the password takes effect here at once, not only when access tokens expire.
     pub async fn me(&self, caller: &Caller) -> Result<user::Model, Error> {
-        authenticated_user(&self.db, caller, Utc::now()).await
+        authenticated_user(&self.db, caller, now()).await
     }
 
     pub async fn update_profile(
@@ -248,8 +251,8 @@ impl Accounts {
         caller: &Caller,
         changes: ProfileChanges,
     ) -> Result<user::Model, Error> {
-        let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let now = now();
+        let txn = begin_write(&self.db).await?;
         let current = authenticated_user(&txn, caller, now).await?;
         let (mut model, changed) = apply_changes(current.clone(), changes);
         if changed.is_empty() {
@@ -271,12 +274,12 @@ impl Accounts {
         new: NewPassword,
         client: &str,
     ) -> Result<u64, Error> {
-        let user = authenticated_user(&self.db, caller, Utc::now()).await?;
+        let user = authenticated_user(&self.db, caller, now()).await?;
         self.confirm_password(&user, &current, "current_password", client)
             .await?;
         let password_hash = self.hasher.hash(&new).await?;
-        let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let now = now();
+        let txn = begin_write(&self.db).await?;
         user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
             .col_expr(user::Column::UpdatedAt, Expr::value(now))
@@ -304,11 +307,11 @@ impl Accounts {
         password: PasswordAttempt,
         client: &str,
     ) -> Result<(), Error> {
-        let user = authenticated_user(&self.db, caller, Utc::now()).await?;
+        let user = authenticated_user(&self.db, caller, now()).await?;
         self.confirm_password(&user, &password, "password", client)
             .await?;
-        let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let now = now();
+        let txn = begin_write(&self.db).await?;
         let session_ids = session::Entity::find()
             .select_only()
             .column(session::Column::Id)
@@ -340,8 +343,8 @@ impl Accounts {
         role: Role,
         grant: bool,
     ) -> Result<user::Model, Error> {
-        let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let now = now();
+        let txn = begin_write(&self.db).await?;
         let admin = authenticated_user(&txn, caller, now).await?;
         if !admin.is_admin {
             return Err(Error::RoleRequired(Role::Admin));
@@ -398,54 +401,33 @@ impl Accounts {
             .await?)
     }
 
-    /// Creates an admin account, or makes the existing account with this email and password an
-    /// admin. For bootstrapping (`runmesh user create-admin`).
-    pub async fn create_admin(
-        &self,
-        email: Email,
-        password: NewPassword,
-    ) -> Result<user::Model, Error> {
-        let now = Utc::now();
-        if let Some(existing) = self.find_by_email(&email).await? {
-            let attempt = PasswordAttempt::parse(password.expose())
-                .map_err(|rejected| Error::invalid("password", rejected.0))?;
-            if !self
-                .hasher
-                .verify(&attempt, Some(&existing.password_hash))
-                .await?
-            {
-                return Err(Error::EmailTaken);
+    /// Purges sessions that expired more than `grace` ago, every `interval`, until `shutdown`.
+    pub async fn purge_expired_sessions_every(
+        self: Arc<Self>,
+        interval: Duration,
+        grace: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
             }
-            if existing.is_admin {
-                return Ok(existing);
+            match self.purge_expired_sessions(grace).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged expired sessions"),
+                Err(err) => tracing::warn!(error = %err, "purging expired sessions failed"),
             }
-            let txn = self.db.begin().await?;
-            let mut model = existing;
-            model.is_admin = true;
-            model.updated_at = now;
-            let updated = model.into_active_model().reset_all().update(&txn).await?;
-            events::user_profile_updated(&txn, &updated, vec!["roles".to_owned()]).await?;
-            txn.commit().await?;
-            self.events_written();
-            return Ok(updated);
         }
-        let password_hash = self.hasher.hash(&password).await?;
-        let display_name = DisplayName::parse("Admin")
-            .map_err(|rejected| Error::invalid("display_name", rejected.0))?;
-        let txn = self.db.begin().await?;
-        let admin = insert_user(&txn, &email, password_hash, display_name, true, now).await?;
-        events::user_registered(&txn, &admin).await?;
-        txn.commit().await?;
-        self.events_written();
-        tracing::info!(user_id = %admin.id, "admin account created");
-        Ok(admin)
     }
 
     /// Deletes sessions (and their refresh tokens) that expired more than `grace` ago.
     pub async fn purge_expired_sessions(&self, grace: Duration) -> Result<u64, Error> {
-        let cutoff = Utc::now()
-            - chrono::Duration::from_std(grace).unwrap_or_else(|_| chrono::Duration::days(1));
-        let txn = self.db.begin().await?;
+        let cutoff =
+            now() - chrono::Duration::from_std(grace).unwrap_or_else(|_| chrono::Duration::days(1));
+        let txn = begin_write(&self.db).await?;
         let expired = session::Entity::find()
             .select_only()
             .column(session::Column::Id)
@@ -467,13 +449,6 @@ impl Accounts {
             .rows_affected;
         txn.commit().await?;
         Ok(deleted)
-    }
-
-    async fn find_by_email(&self, email: &Email) -> Result<Option<user::Model>, Error> {
-        Ok(user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
-            .one(&self.db)
-            .await?)
     }
 
     /// A password re-entered to confirm a sensitive change; failures count like failed
@@ -546,6 +521,64 @@ impl Accounts {
             bus.wake_relays();
         }
     }
+}
+
+/// Creates an admin account, or makes the existing account with this email and password an
+/// admin. For bootstrapping (`runmesh user create-admin`); the relay publishes the events
+/// it writes at its next poll.
+pub async fn create_admin(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    email: Email,
+    password: NewPassword,
+) -> Result<user::Model, Error> {
+    let now = now();
+    if let Some(existing) = find_by_email(db, &email).await? {
+        let attempt = PasswordAttempt::parse(password.expose())
+            .map_err(|rejected| Error::invalid("password", rejected.0))?;
+        if !hasher
+            .verify(&attempt, Some(&existing.password_hash))
+            .await?
+        {
+            return Err(Error::EmailTaken);
+        }
+        if existing.is_admin {
+            return Ok(existing);
+        }
+        let txn = begin_write(db).await?;
+        let mut model = existing;
+        model.is_admin = true;
+        model.updated_at = now;
+        let updated = model.into_active_model().reset_all().update(&txn).await?;
+        events::user_profile_updated(&txn, &updated, vec!["roles".to_owned()]).await?;
+        txn.commit().await?;
+        return Ok(updated);
+    }
+    let password_hash = hasher.hash(&password).await?;
+    let display_name = DisplayName::parse("Admin")
+        .map_err(|rejected| Error::invalid("display_name", rejected.0))?;
+    let txn = begin_write(db).await?;
+    let admin = insert_user(&txn, &email, password_hash, display_name, true, now).await?;
+    events::user_registered(&txn, &admin).await?;
+    txn.commit().await?;
+    tracing::info!(user_id = %admin.id, "admin account created");
+    Ok(admin)
+}
+
+async fn find_by_email(
+    db: &DatabaseConnection,
+    email: &Email,
+) -> Result<Option<user::Model>, Error> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// The current time at the database's precision (PostgreSQL keeps microseconds), so what a
+/// call returns equals what a later read returns.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 fn is_active(session: &session::Model, now: DateTime<Utc>) -> bool {

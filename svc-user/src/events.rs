@@ -52,65 +52,11 @@ pub async fn user_deleted(
     enqueue(conn, user_id, event).await
 }
 
-async fn enqueue<E: UserEvent>(
+async fn enqueue<E: Message + Name>(
     conn: &impl ConnectionTrait,
     user_id: &str,
     event: E,
 ) -> Result<(), DbErr> {
-    let envelope = events::new_envelope(SOURCE, user_id, &Named(event));
+    let envelope = events::new_envelope(SOURCE, user_id, &event);
     events::enqueue(conn, &topic(), &envelope).await
-}
-
-/// An event type of `runmesh.user.v1` and its protobuf name.
-///
-/// The generated types do not implement [`prost::Name`] (the proto crate's build does not ask
-/// prost for type names) and the orphan rule forbids implementing it here, so [`Named`] carries
-/// the name instead.
-trait UserEvent: Message {
-    const NAME: &'static str;
-}
-
-impl UserEvent for UserRegistered {
-    const NAME: &'static str = "UserRegistered";
-}
-
-impl UserEvent for UserProfileUpdated {
-    const NAME: &'static str = "UserProfileUpdated";
-}
-
-impl UserEvent for UserDeleted {
-    const NAME: &'static str = "UserDeleted";
-}
-
-/// The event it wraps, on the wire and in every other respect, with a name.
-#[derive(Debug)]
-struct Named<E>(E);
-
-impl<E: UserEvent> Name for Named<E> {
-    const NAME: &'static str = E::NAME;
-    const PACKAGE: &'static str = "runmesh.user.v1";
-}
-
-impl<E: UserEvent> Message for Named<E> {
-    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
-        self.0.encode_raw(buf);
-    }
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl prost::bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        self.0.merge_field(tag, wire_type, buf, ctx)
-    }
-
-    fn encoded_len(&self) -> usize {
-        self.0.encoded_len()
-    }
-
-    fn clear(&mut self) {
-        self.0.clear();
-    }
 }

@@ -99,6 +99,11 @@ impl KeyRing {
             .ok_or(KeyError::NoActiveKey)
     }
 
+    /// The `kid` of the key that signs at `now`.
+    pub fn signing_kid(&self, now: DateTime<Utc>) -> Result<String, KeyError> {
+        self.signer(now).map(|(kid, _)| kid)
+    }
+
     /// The public keys: every key that signs now, will sign soon, or signed tokens that are
     /// still valid.
     pub fn jwks(&self) -> JwkSet {
@@ -152,25 +157,18 @@ impl KeyRing {
     }
 
     /// Maintains the keys every `interval` until `shutdown`.
-    pub fn spawn_maintenance(
-        self: &Arc<Self>,
-        interval: Duration,
-        shutdown: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        let ring = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = ticks.tick() => {}
-                }
-                if let Err(err) = ring.maintain(Utc::now()).await {
-                    tracing::warn!(error = %err, "maintaining the signing keys failed; keeping the loaded ones");
-                }
+    pub async fn maintain_every(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
             }
-        })
+            if let Err(err) = self.maintain(Utc::now()).await {
+                tracing::warn!(error = %err, "maintaining the signing keys failed; keeping the loaded ones");
+            }
+        }
     }
 
     async fn load_rows(&self, now: DateTime<Utc>) -> Result<Vec<signing_key::Model>, DbErr> {

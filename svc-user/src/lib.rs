@@ -1,11 +1,11 @@
 //! svc-user: accounts, sign-up and sign-in, sessions with rotating refresh tokens, the access
 //! token issuer (EdDSA JWTs, keys in the database, JWKS), profiles and roles.
 //!
-//! [`UserModule::start`] builds everything from a database, a cache and the event bus;
-//! [`UserModule::user_server`] and [`UserModule::internal_server`] are the tonic services to
-//! mount behind an [`AuthLayer`](runmesh_platform::auth::AuthLayer) fed by
-//! [`UserModule::key_source`], and [`UserModule::spawn_background`] runs key maintenance,
-//! session clean-up and the outbox relay.
+//! [`UserService`] is the [`Service`] the runtime runs. [`UserModule`] is the same service
+//! assembled by hand (tests, benchmarks): its tonic services go behind an
+//! [`AuthLayer`](runmesh_platform::auth::AuthLayer) fed by [`UserModule::key_source`].
+//! Other services verify tokens with [`GrpcKeySource`]; `runmesh user create-admin` calls
+//! [`create_admin`].
 
 pub mod accounts;
 pub mod config;
@@ -26,15 +26,18 @@ use std::time::Duration;
 use runmesh_platform::auth::KeySource;
 use runmesh_platform::cache::SharedCache;
 use runmesh_platform::events::EventBus;
+use runmesh_platform::server::GrpcServerBuilder;
+use runmesh_platform::service::{Service, ServiceContext};
 use runmesh_proto::runmesh::user::v1::user_internal_service_server::UserInternalServiceServer;
 use runmesh_proto::runmesh::user::v1::user_service_server::UserServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait as _;
-use tokio::task::JoinHandle;
+use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use accounts::Accounts;
-pub use config::UserConfig;
+pub use config::{UserConfig, UserConfigError};
 pub use error::Error;
 pub use key_source::GrpcKeySource;
 pub use keys::KeyRing;
@@ -47,7 +50,7 @@ use crate::store::Migrator;
 use crate::throttle::SignInThrottle;
 use crate::tokens::AccessTokenIssuer;
 
-/// The service's name in logs, metrics and the outbox.
+/// The service's name: database file, cache namespace, logs.
 pub const NAME: &str = "user";
 
 /// How often keys are checked for rotation (and reloaded from the database).
@@ -56,34 +59,118 @@ const KEY_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 const SESSION_PURGE_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Runs svc-user's migrations (and the platform's outbox tables) on `db`.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// svc-user for the runtime (`runmesh up`, `runmesh serve user`).
+pub struct UserService {
+    config: UserConfig,
+    keys: OnceCell<Arc<KeyRing>>,
+}
+
+impl UserService {
+    pub fn new(config: UserConfig) -> Self {
+        Self {
+            config,
+            keys: OnceCell::new(),
+        }
+    }
+
+    /// With `RUNMESH_USER_*` from the environment and the token issuer/audience of `settings`.
+    pub fn from_env(
+        settings: &runmesh_platform::config::Settings,
+    ) -> Result<Self, UserConfigError> {
+        Ok(Self::new(UserConfig::from_env(settings)?))
+    }
+
+    async fn key_ring(&self, db: &DatabaseConnection) -> Result<Arc<KeyRing>, KeyError> {
+        self.keys
+            .get_or_try_init(|| async {
+                KeyRing::open(db.clone(), self.config.key_policy())
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+            .cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for UserService {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn migrate(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        migrate(db).await
+    }
+
+    /// svc-user issues the tokens: its own key ring is the process's key source.
+    async fn key_source(
+        &self,
+        db: &DatabaseConnection,
+    ) -> anyhow::Result<Option<Arc<dyn KeySource>>> {
+        let keys = self.key_ring(db).await?;
+        Ok(Some(keys as Arc<dyn KeySource>))
+    }
+
+    async fn start(
+        &self,
+        ctx: ServiceContext,
+        server: GrpcServerBuilder,
+    ) -> anyhow::Result<GrpcServerBuilder> {
+        let mut config = self.config.clone();
+        config.issuer.clone_from(&ctx.settings.jwt_issuer);
+        config.audience.clone_from(&ctx.settings.jwt_audience);
+        let keys = self.key_ring(&ctx.db).await?;
+        let module = UserModule::assemble(
+            ctx.db.clone(),
+            ctx.cache.clone(),
+            Some(ctx.bus.clone()),
+            &config,
+            keys,
+        )
+        .await?;
+        module.spawn_background(&ctx.tasks, &ctx.shutdown);
+        let max_message_bytes = server.max_message_bytes();
+        Ok(server
+            .add_service(
+                module
+                    .user_server()
+                    .max_decoding_message_size(max_message_bytes)
+                    .max_encoding_message_size(max_message_bytes),
+                ctx.probes(),
+            )
+            .add_service(
+                module
+                    .internal_server()
+                    .max_decoding_message_size(max_message_bytes)
+                    .max_encoding_message_size(max_message_bytes),
+                ctx.probes(),
+            ))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("migrating the user database: {0}")]
-    Migrate(#[source] DbErr),
     #[error("preparing the signing keys: {0}")]
     Keys(#[from] KeyError),
     #[error("preparing the password hasher: {0}")]
     Hasher(#[from] HashError),
 }
 
-/// Runs svc-user's migrations (and the platform's outbox tables) on `db`.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
-}
-
-/// A started svc-user: its state and the tonic services to mount.
+/// svc-user assembled: its state and the tonic services to mount.
 #[derive(Clone)]
 pub struct UserModule {
-    db: DatabaseConnection,
     accounts: Arc<Accounts>,
     keys: Arc<KeyRing>,
-    bus: Option<EventBus>,
 }
 
 impl UserModule {
-    /// Prepares the signing keys and the password hasher. Run [`migrate`] first. `bus` is woken
-    /// after each transaction that wrote events; without one, the relay finds them at its next
-    /// poll.
+    /// Prepares the signing keys and the password hasher on a migrated `db`. `bus` is woken
+    /// after each transaction that wrote events (the relay itself is the runtime's).
     pub async fn start(
         db: DatabaseConnection,
         cache: SharedCache,
@@ -91,6 +178,16 @@ impl UserModule {
         config: &UserConfig,
     ) -> Result<Self, StartError> {
         let keys = Arc::new(KeyRing::open(db.clone(), config.key_policy()).await?);
+        Self::assemble(db, cache, bus, config, keys).await
+    }
+
+    async fn assemble(
+        db: DatabaseConnection,
+        cache: SharedCache,
+        bus: Option<EventBus>,
+        config: &UserConfig,
+        keys: Arc<KeyRing>,
+    ) -> Result<Self, StartError> {
         let concurrency = usize::try_from(config.password_hash_concurrency).unwrap_or(usize::MAX);
         let hasher = PasswordHasher::new(concurrency).await?;
         let throttle = SignInThrottle::new(
@@ -106,19 +203,14 @@ impl UserModule {
             config.access_token_ttl,
         );
         let accounts = Arc::new(Accounts::new(
-            db.clone(),
+            db,
             hasher,
             throttle,
             tokens,
             config.session_ttl,
-            bus.clone(),
-        ));
-        Ok(Self {
-            db,
-            accounts,
-            keys,
             bus,
-        })
+        ));
+        Ok(Self { accounts, keys })
     }
 
     /// `runmesh.user.v1.UserService`.
@@ -147,41 +239,22 @@ impl UserModule {
         &self.accounts
     }
 
-    /// Key rotation, expired-session clean-up and (with a bus) the outbox relay, until
-    /// `shutdown`.
-    pub fn spawn_background(&self, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
-        let mut tasks = vec![
-            self.keys
-                .spawn_maintenance(KEY_MAINTENANCE_INTERVAL, shutdown.clone()),
-            spawn_session_purge(Arc::clone(&self.accounts), shutdown.clone()),
-        ];
-        if let Some(bus) = &self.bus {
-            tasks.push(bus.spawn_relay(events::SOURCE, self.db.clone(), shutdown.clone()));
-        }
-        tasks
+    /// Key rotation and expired-session clean-up on `tasks`, until `shutdown`.
+    pub fn spawn_background(&self, tasks: &TaskTracker, shutdown: &CancellationToken) {
+        tasks.spawn(
+            Arc::clone(&self.keys).maintain_every(KEY_MAINTENANCE_INTERVAL, shutdown.clone()),
+        );
+        tasks.spawn(Arc::clone(&self.accounts).purge_expired_sessions_every(
+            SESSION_PURGE_INTERVAL,
+            SESSION_PURGE_GRACE,
+            shutdown.clone(),
+        ));
     }
-}
-
-fn spawn_session_purge(accounts: Arc<Accounts>, shutdown: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(SESSION_PURGE_INTERVAL);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            match accounts.purge_expired_sessions(SESSION_PURGE_GRACE).await {
-                Ok(0) => {}
-                Ok(purged) => tracing::info!(purged, "purged expired sessions"),
-                Err(err) => tracing::warn!(error = %err, "purging expired sessions failed"),
-            }
-        }
-    })
 }
 
 /// Creates an admin account on `db` (migrated), or makes the existing account with this email
 /// and password an admin: `runmesh user create-admin --email E --password P`. The password must
-/// meet the usual rules.
+/// meet the usual rules; a different password for an existing email is refused.
 pub async fn create_admin(
     db: &DatabaseConnection,
     email: &str,
@@ -196,32 +269,7 @@ pub async fn create_admin(
         reason: rejected.0,
     })?;
     let hasher = PasswordHasher::new(1).await.map_err(Error::from)?;
-    // Only the password rules and the database are used; tokens and throttling are not.
-    let config = UserConfig::default();
-    let keys = Arc::new(
-        KeyRing::open(db.clone(), config.key_policy())
-            .await
-            .map_err(Error::from)?,
-    );
-    let accounts = Accounts::new(
-        db.clone(),
-        hasher,
-        SignInThrottle::new(
-            Arc::new(runmesh_platform::cache::MemoryCache::new(NAME)),
-            config.sign_in_failures_per_account,
-            config.sign_in_failures_per_client,
-            config.sign_in_failure_window,
-        ),
-        AccessTokenIssuer::new(
-            keys,
-            config.issuer,
-            config.audience,
-            config.access_token_ttl,
-        ),
-        config.session_ttl,
-        None,
-    );
-    Ok(accounts.create_admin(email, password).await?)
+    Ok(accounts::create_admin(db, &hasher, email, password).await?)
 }
 
 /// Why [`create_admin`] failed.

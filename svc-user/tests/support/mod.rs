@@ -10,7 +10,8 @@ use std::time::Duration;
 use runmesh_platform::auth::{AuthLayer, TokenVerifier, VerifierConfig};
 use runmesh_platform::cache::{self, SharedCache};
 use runmesh_platform::config::Settings;
-use runmesh_platform::events::{EventBus, OutboxEntity, RelayOptions};
+use runmesh_platform::events::outbox::{Column as OutboxColumn, Entity as OutboxEntity};
+use runmesh_platform::events::{EventBus, RelayOptions};
 use runmesh_platform::server::GrpcServer;
 use runmesh_platform::testkit::{TestDatabase, TestSqlite, redis_url, unique_name};
 use runmesh_proto::runmesh::events::v1::Envelope;
@@ -20,6 +21,7 @@ use runmesh_proto::runmesh::user::v1::user_service_client::UserServiceClient;
 use runmesh_svc_user::{UserConfig, UserModule};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -60,14 +62,15 @@ macro_rules! on_both_backends {
 
 /// What the tests tune: low sign-in limits so a handful of attempts reaches them.
 pub fn test_config() -> UserConfig {
-    let mut config = UserConfig::default();
-    config.issuer = "https://user.runmesh.test".to_owned();
-    config.audience = "runmesh".to_owned();
-    config.sign_in_failures_per_account = 3;
-    config.sign_in_failures_per_client = 6;
-    config.sign_in_failure_window = Duration::from_secs(60);
-    config.password_hash_concurrency = 2;
-    config
+    UserConfig {
+        issuer: "https://user.runmesh.test".to_owned(),
+        audience: "runmesh".to_owned(),
+        sign_in_failures_per_account: 3,
+        sign_in_failures_per_client: 6,
+        sign_in_failure_window: Duration::from_secs(60),
+        password_hash_concurrency: 2,
+        ..UserConfig::default()
+    }
 }
 
 pub struct Harness {
@@ -134,8 +137,9 @@ impl Harness {
         .unwrap();
 
         let shutdown = CancellationToken::new();
-        if options.bus.is_some() {
-            module.spawn_background(&shutdown);
+        module.spawn_background(&TaskTracker::new(), &shutdown);
+        if let Some(bus) = &options.bus {
+            bus.spawn_relay("svc-user", db.clone(), shutdown.clone());
         }
         let mut verifier_config = VerifierConfig::new(
             options.config.issuer.clone(),
@@ -233,7 +237,7 @@ impl Harness {
     pub async fn outbox(&self) -> Vec<Envelope> {
         use prost::Message as _;
         OutboxEntity::find()
-            .order_by_asc(runmesh_platform::events::OutboxColumn::Sequence)
+            .order_by_asc(OutboxColumn::Sequence)
             .all(&self.db)
             .await
             .unwrap()
