@@ -4,8 +4,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::scripts::{FIXED_WINDOW_RATE_LIMIT, INCR_WITH_TTL};
-use super::{AtomicScript, Cache, CacheError, RateLimitDecision, ScriptValue};
+use super::{AtomicScript, Cache, CacheError, ScriptValue};
 
 const WRONG_TYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 /// Expired keys are dropped lazily on access and by a sweep every this many writes.
@@ -108,18 +107,21 @@ impl MemoryState {
 
     fn entry_or(&mut self, key: &str, make: fn() -> Value) -> &mut Entry {
         self.wrote();
-        if self.live(key).is_none() {
-            self.entries.insert(
-                key.to_string(),
-                Entry {
-                    value: make(),
-                    expires_at: None,
-                },
-            );
+        let now = Instant::now();
+        let entry = self
+            .entries
+            .entry(key.to_string())
+            .or_insert_with(|| Entry {
+                value: make(),
+                expires_at: None,
+            });
+        if !entry.live(now) {
+            *entry = Entry {
+                value: make(),
+                expires_at: None,
+            };
         }
-        self.entries
-            .get_mut(key)
-            .unwrap_or_else(|| unreachable!("inserted above"))
+        entry
     }
 
     pub fn exists(&mut self, key: &str) -> bool {
@@ -383,15 +385,6 @@ impl Cache for MemoryCache {
         self.with_state(|s| Ok(s.del(&key)))
     }
 
-    async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, CacheError> {
-        let value = self
-            .run_script(&INCR_WITH_TTL, &[key], &[by.to_string(), ttl_ms(ttl)])
-            .await?;
-        value
-            .as_int()
-            .ok_or_else(|| CacheError::Reply(format!("{value:?}")))
-    }
-
     async fn zset(&self, key: &str, member: &str, score: f64) -> Result<(), CacheError> {
         let key = self.key(key);
         self.with_state(|s| s.zadd(&key, member, score))
@@ -422,22 +415,6 @@ impl Cache for MemoryCache {
         self.with_state(|s| s.zrevrange(&key, offset, count))
     }
 
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: u64,
-        window: Duration,
-    ) -> Result<RateLimitDecision, CacheError> {
-        let reply = self
-            .run_script(
-                &FIXED_WINDOW_RATE_LIMIT,
-                &[key],
-                &[limit.to_string(), window.as_millis().to_string()],
-            )
-            .await?;
-        rate_limit_decision(&reply, limit)
-    }
-
     async fn run_script(
         &self,
         script: &AtomicScript,
@@ -456,26 +433,4 @@ impl Cache for MemoryCache {
     async fn ping(&self) -> Result<(), CacheError> {
         Ok(())
     }
-}
-
-pub(crate) fn ttl_ms(ttl: Option<Duration>) -> String {
-    ttl.map_or(0, |ttl| ttl.as_millis().max(1)).to_string()
-}
-
-pub(crate) fn rate_limit_decision(
-    reply: &ScriptValue,
-    limit: u64,
-) -> Result<RateLimitDecision, CacheError> {
-    let parts: Vec<i64> = reply
-        .as_array()
-        .map(|items| items.iter().filter_map(ScriptValue::as_int).collect())
-        .unwrap_or_default();
-    let [allowed, count, ttl_ms] = parts[..] else {
-        return Err(CacheError::Reply(format!("rate limit reply {reply:?}")));
-    };
-    Ok(RateLimitDecision {
-        allowed: allowed == 1,
-        remaining: limit.saturating_sub(count.max(0).unsigned_abs()),
-        retry_after: Duration::from_millis(ttl_ms.max(0).unsigned_abs()),
-    })
 }

@@ -17,6 +17,8 @@ pub use memory::{MemoryCache, MemoryState};
 pub use redis::RedisCache;
 pub use scripts::AtomicScript;
 
+use scripts::{FIXED_WINDOW_RATE_LIMIT, INCR_WITH_TTL};
+
 /// What a cache call can fail with. Callers treat every variant as "the cache cannot be trusted
 /// right now": fall back to the database or answer UNAVAILABLE, never guess.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +86,14 @@ pub trait Cache: Send + Sync {
     /// `true` when the key existed.
     async fn delete(&self, key: &str) -> Result<bool, CacheError>;
     /// Adds `by` to the counter at `key` (created at 0); `ttl` is applied when the counter is new.
-    async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, CacheError>;
+    async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, CacheError> {
+        let value = self
+            .run_script(&INCR_WITH_TTL, &[key], &[by.to_string(), ttl_ms(ttl)])
+            .await?;
+        value
+            .as_int()
+            .ok_or_else(|| CacheError::Reply(format!("{value:?}")))
+    }
     /// Sets a member's score in a sorted set.
     async fn zset(&self, key: &str, member: &str, score: f64) -> Result<(), CacheError>;
     /// Adds to a member's score; returns the new score.
@@ -105,7 +114,16 @@ pub trait Cache: Send + Sync {
         key: &str,
         limit: u64,
         window: Duration,
-    ) -> Result<RateLimitDecision, CacheError>;
+    ) -> Result<RateLimitDecision, CacheError> {
+        let reply = self
+            .run_script(
+                &FIXED_WINDOW_RATE_LIMIT,
+                &[key],
+                &[limit.to_string(), window.as_millis().to_string()],
+            )
+            .await?;
+        rate_limit_decision(&reply, limit)
+    }
     /// Runs `script` atomically with `keys` (namespaced like every other key) and `args`.
     async fn run_script(
         &self,
@@ -148,4 +166,23 @@ impl crate::health::Probe for CacheProbe {
             Err(_) => Err(format!("no answer within {timeout:?}")),
         }
     }
+}
+
+fn ttl_ms(ttl: Option<Duration>) -> String {
+    ttl.map_or(0, |ttl| ttl.as_millis().max(1)).to_string()
+}
+
+fn rate_limit_decision(reply: &ScriptValue, limit: u64) -> Result<RateLimitDecision, CacheError> {
+    let parts: Vec<i64> = reply
+        .as_array()
+        .map(|items| items.iter().filter_map(ScriptValue::as_int).collect())
+        .unwrap_or_default();
+    let [allowed, count, ttl_ms] = parts[..] else {
+        return Err(CacheError::Reply(format!("rate limit reply {reply:?}")));
+    };
+    Ok(RateLimitDecision {
+        allowed: allowed == 1,
+        remaining: limit.saturating_sub(count.max(0).unsigned_abs()),
+        retry_after: Duration::from_millis(ttl_ms.max(0).unsigned_abs()),
+    })
 }

@@ -6,9 +6,7 @@ use fred::prelude::{
 };
 use fred::types::Value;
 
-use super::memory::{rate_limit_decision, ttl_ms};
-use super::scripts::{FIXED_WINDOW_RATE_LIMIT, INCR_WITH_TTL};
-use super::{AtomicScript, Cache, CacheError, RateLimitDecision, ScriptValue};
+use super::{AtomicScript, Cache, CacheError, ScriptValue};
 
 const POOL_SIZE: usize = 4;
 /// Callers need a fast "no" when Redis is gone, not a queue that hangs the request.
@@ -114,15 +112,6 @@ impl Cache for RedisCache {
         Ok(removed > 0)
     }
 
-    async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, CacheError> {
-        let value = self
-            .run_script(&INCR_WITH_TTL, &[key], &[by.to_string(), ttl_ms(ttl)])
-            .await?;
-        value
-            .as_int()
-            .ok_or_else(|| CacheError::Reply(format!("{value:?}")))
-    }
-
     async fn zset(&self, key: &str, member: &str, score: f64) -> Result<(), CacheError> {
         let _: Value = self
             .pool
@@ -195,22 +184,6 @@ impl Cache for RedisCache {
                 other => Err(CacheError::Reply(format!("{other:?}"))),
             })
             .collect()
-    }
-
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: u64,
-        window: Duration,
-    ) -> Result<RateLimitDecision, CacheError> {
-        let reply = self
-            .run_script(
-                &FIXED_WINDOW_RATE_LIMIT,
-                &[key],
-                &[limit.to_string(), window.as_millis().to_string()],
-            )
-            .await?;
-        rate_limit_decision(&reply, limit)
     }
 
     async fn run_script(
