@@ -89,21 +89,131 @@ async fn up_serves_health_and_metrics_and_drains_on_sigterm() {
     let metrics = tokio::net::TcpStream::connect(&up.metrics).await;
     assert!(metrics.is_ok(), "metrics endpoint listens");
 
-    let pid = up.child.id().to_string();
-    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(kill.success());
+    sigterm(&up.child);
+    let status = wait_for_exit(&mut up.child).await;
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
+async fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = up.child.try_wait().unwrap() {
-            break status;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
         }
         assert!(
             Instant::now() < deadline,
             "runmesh up did not exit after SIGTERM"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
+}
+
+fn sigterm(child: &Child) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+async fn metrics_text(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+/// Sign-ups hash passwords with argon2, so they are real work in flight when SIGTERM lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_reports_not_serving_finishes_in_flight_calls_and_exits_0() {
+    use runmesh_proto::runmesh::user::v1::SignUpRequest;
+    use runmesh_proto::runmesh::user::v1::user_service_client::UserServiceClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let mut up = start_up();
+    wait_serving(&up.grpc).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", up.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut watch = HealthClient::new(channel.clone())
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
+
+    let calls: Vec<_> = (0..12)
+        .map(|i| {
+            let mut client = UserServiceClient::new(channel.clone());
+            tokio::spawn(async move {
+                client
+                    .sign_up(SignUpRequest {
+                        email: format!("load-{i}-{}@example.com", std::process::id()),
+                        password: "a long and uncommon passphrase".to_string(),
+                        display_name: format!("Runner {i}"),
+                    })
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    sigterm(&up.child);
+
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("health changes after SIGTERM")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.status(), ServingStatus::NotServing);
+
+    for call in futures::future::join_all(calls).await {
+        let reply = call.unwrap();
+        assert!(reply.is_ok(), "in-flight call completed: {reply:?}");
+    }
+    let status = wait_for_exit(&mut up.child).await;
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
+#[tokio::test]
+async fn metrics_carry_the_process_service_name_after_a_call() {
+    use runmesh_proto::runmesh::user::v1::SignUpRequest;
+    use runmesh_proto::runmesh::user::v1::user_service_client::UserServiceClient;
+
+    let up = start_up();
+    wait_serving(&up.grpc).await;
+    let mut client = UserServiceClient::connect(format!("http://{}", up.grpc))
+        .await
+        .unwrap();
+    let refused = client
+        .sign_up(SignUpRequest {
+            email: "not an email".to_string(),
+            password: "x".to_string(),
+            display_name: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+
+    let metrics = metrics_text(&up.metrics).await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    let series = metrics
+        .lines()
+        .find(|line| line.starts_with("function_calls_total") && line.contains("sign_up"))
+        .unwrap_or_else(|| panic!("a sign_up series in {metrics}"));
+    assert!(series.contains("service_name=\"runmesh\""), "{series}");
 }
 
 #[test]
