@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use runmesh_edge::{Edge, EdgeConfig};
 use runmesh_platform::config::Settings;
 use runmesh_platform::service::{self, Service};
 use runmesh_platform::{db, events};
@@ -40,8 +41,11 @@ enum Command {
     /// Run one service against the database, Redis and Kafka named by RUNMESH_DATABASE_URL,
     /// RUNMESH_REDIS_URL and RUNMESH_KAFKA_BROKERS (one Deployment per service in Kubernetes).
     Serve {
-        /// The service to run.
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(services::NAMES))]
+        /// The service to run, or `edge` (REST/JSON and gRPC-web on RUNMESH_HTTP_ADDR, calling
+        /// the services at RUNMESH_EDGE_UPSTREAM / RUNMESH_EDGE_UPSTREAMS).
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(
+            services::NAMES.iter().copied().chain([services::EDGE]),
+        ))]
         service: String,
     },
     /// Bring databases up to date and exit: one service against RUNMESH_DATABASE_URL, or every
@@ -93,6 +97,15 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// `println!` that never panics: a closed stdout (a pipe whose reader left) must not take a
+/// serving task down with it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
@@ -133,7 +146,14 @@ async fn execute(command: Command, settings: Settings) -> Result<ExitCode, Failu
                 ));
             }
             let services = services::all(&settings).map_err(Failure::Config)?;
-            serve(settings, services, "runmesh", None).await?;
+            let edge =
+                EdgeConfig::from_env(&settings).map_err(|e| Failure::Config(e.to_string()))?;
+            serve(settings, services, "runmesh", None, Some(edge)).await?;
+        }
+        Command::Serve { service } if service == services::EDGE => {
+            let edge =
+                EdgeConfig::from_env(&settings).map_err(|e| Failure::Config(e.to_string()))?;
+            serve_edge(settings, edge).await?;
         }
         Command::Serve { service } => {
             let selected = services::build(&service, &settings).map_err(Failure::Config)?;
@@ -142,7 +162,7 @@ async fn execute(command: Command, settings: Settings) -> Result<ExitCode, Failu
                 tracing::warn!("RUNMESH_DATABASE_URL is not set: using SQLite under the data dir");
             }
             let metrics_name = format!("runmesh-{service}");
-            serve(settings, vec![selected], &metrics_name, remote_keys).await?;
+            serve(settings, vec![selected], &metrics_name, remote_keys, None).await?;
         }
         Command::Migrate { service } => migrate(&settings, service.as_deref()).await?,
         Command::User {
@@ -199,29 +219,47 @@ async fn serve(
     services: Vec<Arc<dyn Service>>,
     metrics_name: &str,
     remote_keys: service::RemoteKeys,
+    edge: Option<EdgeConfig>,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<service::Listening>();
-    let names: Vec<&str> = services.iter().map(|s| s.name()).collect();
+    let names = services
+        .iter()
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(", ");
     let data_dir = settings.data_dir.clone();
     let embedded = settings.database_url.is_none();
-    let announce = tokio::spawn({
-        let names = names.join(", ");
+    // The edge starts once the gRPC services listen (and telemetry is set up): its handlers
+    // are instrumented, and it calls them.
+    let front = tokio::spawn({
+        let shutdown = shutdown.clone();
         async move {
-            if let Ok(listening) = ready_rx.await {
-                println!("runmesh is serving");
-                println!(
-                    "  gRPC     {}  (services: {names}; health, reflection v1 + v1alpha)",
-                    listening.grpc
-                );
-                println!("  metrics  http://{}/metrics", listening.metrics);
-                if embedded {
-                    println!("  data     {}", data_dir.display());
-                }
-                println!(
-                    "Stop with Ctrl-C or SIGTERM: health turns NOT_SERVING, in-flight calls finish."
-                );
+            let Ok(listening) = ready_rx.await else {
+                return Ok(());
+            };
+            let edge = match edge {
+                Some(config) => Some(Edge::bind(config, shutdown.clone()).await?),
+                None => None,
+            };
+            say!("runmesh is serving");
+            say!(
+                "  gRPC     {}  (services: {names}; health, reflection v1 + v1alpha)",
+                listening.grpc
+            );
+            if let Some(edge) = &edge {
+                let http = edge.local_addr();
+                say!("  HTTP     http://{http}  (REST/JSON, gRPC-web; /openapi.json, /readyz)");
+            }
+            say!("  metrics  http://{}/metrics", listening.metrics);
+            if embedded {
+                say!("  data     {}", data_dir.display());
+            }
+            say!("Stop with Ctrl-C or SIGTERM: health turns NOT_SERVING, in-flight calls finish.");
+            match edge {
+                Some(edge) => edge.serve().await.map_err(anyhow::Error::from),
+                None => Ok(()),
             }
         }
     });
@@ -230,12 +268,37 @@ async fn serve(
         services,
         metrics_name,
         remote_keys,
-        shutdown,
+        shutdown.clone(),
         Some(ready_tx),
     )
     .await;
-    announce.abort();
-    result
+    // The edge drains on the same token; a failure to start it stops everything.
+    let edge_result = match front.await {
+        Ok(edge_result) => edge_result,
+        Err(error) => Err(anyhow::anyhow!("edge task failed: {error}")),
+    };
+    shutdown.cancel();
+    result.and(edge_result.context("edge"))
+}
+
+/// The edge on its own (one Deployment): REST/JSON and gRPC-web in front of the services.
+async fn serve_edge(settings: Settings, edge: EdgeConfig) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    runmesh_platform::telemetry::init(&settings, "runmesh-edge")?;
+    let metrics =
+        runmesh_platform::telemetry::serve_metrics(settings.metrics_addr, shutdown.clone()).await?;
+    let bound = Edge::bind(edge, shutdown.clone()).await?;
+    say!("runmesh edge is serving");
+    say!(
+        "  HTTP     http://{}  (REST/JSON, gRPC-web; /openapi.json, /readyz)",
+        bound.local_addr()
+    );
+    say!("  metrics  http://{}/metrics", metrics.local_addr());
+    let served = bound.serve().await;
+    shutdown.cancel();
+    metrics.stopped().await?;
+    Ok(served?)
 }
 
 /// Cancels `shutdown` on SIGTERM or Ctrl-C; a second signal exits at once.

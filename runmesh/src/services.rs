@@ -9,6 +9,10 @@ use runmesh_platform::service::Service;
 /// Every service, in start order.
 pub const NAMES: &[&str] = &["user"];
 
+/// The edge runs beside the services in `up` and alone with `serve edge`; it is not a gRPC
+/// service.
+pub const EDGE: &str = "edge";
+
 /// Builds one service from `settings` and its own `RUNMESH_<SERVICE>_*` variables; the error is
 /// the one-line configuration message naming the variable.
 pub fn build(name: &str, settings: &Settings) -> Result<Arc<dyn Service>, String> {

@@ -12,6 +12,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 struct Up {
     child: Child,
     grpc: String,
+    http: String,
     metrics: String,
     _data: tempfile::TempDir,
 }
@@ -26,11 +27,12 @@ impl Drop for Up {
 fn start_up() -> Up {
     let data = tempfile::tempdir().unwrap();
     let grpc = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", free_port());
     let metrics = format!("127.0.0.1:{}", free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_runmesh"))
         .arg("up")
         .env("RUNMESH_GRPC_ADDR", &grpc)
-        .env("RUNMESH_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("RUNMESH_HTTP_ADDR", &http)
         .env("RUNMESH_METRICS_ADDR", &metrics)
         .env("RUNMESH_DATA_DIR", data.path())
         .env("RUNMESH_SHUTDOWN_DELAY", "500ms")
@@ -44,6 +46,7 @@ fn start_up() -> Up {
     Up {
         child,
         grpc,
+        http,
         metrics,
         _data: data,
     }
@@ -86,8 +89,22 @@ async fn up_serves_health_and_metrics_and_drains_on_sigterm() {
         .unwrap();
     assert!(healthcheck.status.success(), "{healthcheck:?}");
 
-    let metrics = tokio::net::TcpStream::connect(&up.metrics).await;
-    assert!(metrics.is_ok(), "metrics endpoint listens");
+    let metrics = http_get(&up.metrics, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+
+    // The edge serves REST/JSON in the same process, derived from the contracts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http_get(&up.http, "/readyz")
+        .await
+        .starts_with("HTTP/1.1 200")
+    {
+        assert!(Instant::now() < deadline, "the edge never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let openapi = http_get(&up.http, "/openapi.json").await;
+    assert!(openapi.contains("/v1/auth/sign-up"), "{openapi}");
+    let anonymous = http_get(&up.http, "/v1/me").await;
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
 
     sigterm(&up.child);
     let status = wait_for_exit(&mut up.child).await;
@@ -119,10 +136,10 @@ fn sigterm(child: &Child) {
     );
 }
 
-async fn metrics_text(addr: &str) -> String {
+async fn http_get(addr: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
@@ -207,7 +224,7 @@ async fn metrics_carry_the_process_service_name_after_a_call() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
 
-    let metrics = metrics_text(&up.metrics).await;
+    let metrics = http_get(&up.metrics, "/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     let series = metrics
         .lines()
