@@ -1,7 +1,7 @@
 //! Prints svc-user's figures: token verifications per second on one core, sign-ins per second
 //! (argon2-bound, all cores), and the latency percentiles of `GetMe` over gRPC.
 //!
-//! `cargo run --release -p runmesh-svc-user --example bench`
+//! `cargo run --release -p runmesh-svc-user --example user_bench`
 //!
 //! Embedded mode (SQLite in a temporary directory, in-memory cache) unless
 //! `RUNMESH_DATABASE_URL` (an empty PostgreSQL database) and `RUNMESH_REDIS_URL` are set. Every

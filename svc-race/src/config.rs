@@ -1,0 +1,159 @@
+//! svc-race's settings: `RUNMESH_RACE_*` environment variables (durations in humantime form,
+//! e.g. `500ms`, `1m`).
+
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::Env;
+use serde::{Deserialize, Deserializer};
+
+/// Prefix of svc-race's own variables.
+pub const ENV_PREFIX: &str = "RUNMESH_RACE_";
+
+/// Settings of the race service.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct RaceConfig {
+    /// Register attempts one runner may make per window (`RUNMESH_RACE_REGISTER_ATTEMPTS`).
+    #[serde(deserialize_with = "positive_count")]
+    pub register_attempts: u64,
+    /// `RUNMESH_RACE_REGISTER_WINDOW`.
+    #[serde(deserialize_with = "positive_duration")]
+    pub register_window: Duration,
+    /// A gate reservation whose registration is neither written nor released after this long
+    /// (its writer crashed) is settled against the database (`RUNMESH_RACE_RESERVATION_TIMEOUT`).
+    /// Keep it above the gRPC request timeout.
+    #[serde(deserialize_with = "positive_duration")]
+    pub reservation_timeout: Duration,
+    /// How often stale reservations are settled and free places handed to the waitlist
+    /// (`RUNMESH_RACE_MAINTENANCE_INTERVAL`).
+    #[serde(deserialize_with = "positive_duration")]
+    pub maintenance_interval: Duration,
+    /// How often due `RegistrationOpened` events are looked for
+    /// (`RUNMESH_RACE_SCHEDULER_INTERVAL`).
+    #[serde(deserialize_with = "positive_duration")]
+    pub scheduler_interval: Duration,
+    /// How often a watched race's places are read, per process (`RUNMESH_RACE_WATCH_INTERVAL`).
+    #[serde(deserialize_with = "positive_duration")]
+    pub watch_interval: Duration,
+    /// How long a race's definition is cached in process before the database is asked again
+    /// (`RUNMESH_RACE_RACE_CACHE_TTL`).
+    #[serde(deserialize_with = "positive_duration")]
+    pub race_cache_ttl: Duration,
+    /// Registrations written at once per process (`RUNMESH_RACE_WRITE_CONCURRENCY`); the others
+    /// queue. Keep it below the database pool size (32) so reads always find a connection.
+    #[serde(deserialize_with = "positive_count")]
+    pub write_concurrency: u64,
+}
+
+impl Default for RaceConfig {
+    fn default() -> Self {
+        Self {
+            register_attempts: 20,
+            register_window: Duration::from_secs(10),
+            reservation_timeout: Duration::from_secs(60),
+            maintenance_interval: Duration::from_secs(1),
+            scheduler_interval: Duration::from_secs(1),
+            watch_interval: Duration::from_millis(500),
+            race_cache_ttl: Duration::from_secs(1),
+            write_concurrency: 16,
+        }
+    }
+}
+
+/// A bad `RUNMESH_RACE_*` value; `Display` is one line naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct RaceConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl RaceConfig {
+    /// Reads `RUNMESH_RACE_*` from the process environment.
+    pub fn from_env() -> Result<Self, RaceConfigError> {
+        Self::from_figment(Figment::new().merge(Env::prefixed(ENV_PREFIX)))
+    }
+
+    /// Reads the settings from `figment` (keys without the prefix, e.g. `register_window`).
+    pub fn from_figment(figment: Figment) -> Result<Self, RaceConfigError> {
+        figment.extract().map_err(|err| RaceConfigError {
+            variable: format!("{ENV_PREFIX}{}", err.path.join("_").to_ascii_uppercase()),
+            message: err
+                .kind
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+}
+
+/// `500ms`, `1m`, or a plain number of seconds.
+fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    let duration = match Raw::deserialize(deserializer)? {
+        Raw::Seconds(seconds) => Duration::from_secs(seconds),
+        Raw::Text(text) => humantime::parse_duration(text.trim()).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like 500ms or 1m: {err}"
+            ))
+        })?,
+    };
+    if duration.is_zero() {
+        return Err(serde::de::Error::custom("must be longer than zero"));
+    }
+    Ok(duration)
+}
+
+fn positive_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let count = u64::deserialize(deserializer)?;
+    if count == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use figment::providers::Serialized;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<RaceConfig, RaceConfigError> {
+        let mut figment = Figment::new();
+        for (key, value) in pairs {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        RaceConfig::from_figment(figment)
+    }
+
+    #[test]
+    fn defaults_without_variables() {
+        assert_eq!(load(&[]).unwrap(), RaceConfig::default());
+    }
+
+    #[test]
+    fn durations_are_human_readable() {
+        let config = load(&[("watch_interval", "250ms"), ("reservation_timeout", "2m")]).unwrap();
+        assert_eq!(config.watch_interval, Duration::from_millis(250));
+        assert_eq!(config.reservation_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = load(&[("register_window", "soon")]).unwrap_err();
+        assert_eq!(err.variable, "RUNMESH_RACE_REGISTER_WINDOW");
+        assert!(!err.to_string().contains('\n'));
+        let err = load(&[("register_attempts", "0")]).unwrap_err();
+        assert_eq!(err.variable, "RUNMESH_RACE_REGISTER_ATTEMPTS");
+    }
+}

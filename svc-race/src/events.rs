@@ -1,0 +1,92 @@
+//! What svc-race publishes, on `runmesh.race.v1.events` keyed by race id, through the outbox:
+//! each event is written in the transaction of the change it reports. svc-race consumes nothing.
+
+use prost::{Message, Name};
+use runmesh_platform::events;
+use runmesh_proto::runmesh::race::v1 as proto;
+use sea_orm::{ConnectionTrait, DbErr};
+use uuid::Uuid;
+
+/// The `source` of svc-race's envelopes.
+pub const SOURCE: &str = "svc-race";
+/// The domain part of the topic name.
+pub const DOMAIN: &str = "race";
+/// Subscribers named per `RegistrationOpened` event.
+pub const SUBSCRIBERS_PER_EVENT: usize = 500;
+
+/// `runmesh.race.v1.events`.
+pub fn topic() -> String {
+    events::topic(DOMAIN)
+}
+
+/// Writes `event` about race `race_id` to the outbox, in `conn`'s transaction.
+pub async fn enqueue<E: Message + Name>(
+    conn: &impl ConnectionTrait,
+    race_id: Uuid,
+    event: &E,
+) -> Result<(), DbErr> {
+    let envelope = events::new_envelope(SOURCE, &race_id.to_string(), event);
+    events::enqueue(conn, &topic(), &envelope).await
+}
+
+/// `RegistrationOpened`, split so that each event names at most [`SUBSCRIBERS_PER_EVENT`]
+/// subscribers (one event when nobody subscribed).
+pub fn registration_opened(
+    race: &proto::Race,
+    subscribers: &[String],
+) -> Vec<proto::RegistrationOpened> {
+    let chunks: Vec<&[String]> = if subscribers.is_empty() {
+        vec![&[]]
+    } else {
+        subscribers.chunks(SUBSCRIBERS_PER_EVENT).collect()
+    };
+    let parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+    chunks
+        .into_iter()
+        .zip(1..)
+        .map(|(chunk, part)| proto::RegistrationOpened {
+            race_id: race.race_id.clone(),
+            race_name: race.name.clone(),
+            registration_opens_at: race.registration_opens_at,
+            registration_closes_at: race.registration_closes_at,
+            subscriber_ids: chunk.to_vec(),
+            part,
+            parts,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn opening_events_split_long_subscriber_lists() {
+        let race = proto::Race {
+            race_id: "r".into(),
+            name: "Seoul".into(),
+            ..Default::default()
+        };
+        let none = registration_opened(&race, &[]);
+        assert_eq!(none.len(), 1);
+        assert_eq!((none[0].part, none[0].parts), (1, 1));
+
+        let subscribers: Vec<String> = (0..1001).map(|n| format!("user-{n}")).collect();
+        let events = registration_opened(&race, &subscribers);
+        assert_eq!(events.len(), 3);
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| e.subscriber_ids.len())
+                .collect::<Vec<_>>(),
+            [500, 500, 1]
+        );
+        assert_eq!((events[2].part, events[2].parts), (3, 3));
+        assert_eq!(
+            proto::RegistrationOpened::full_name(),
+            "runmesh.race.v1.RegistrationOpened"
+        );
+    }
+}

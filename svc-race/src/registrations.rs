@@ -1,0 +1,828 @@
+//! Registration: the gate admits, PostgreSQL decides.
+//!
+//! An attempt is rate limited per runner, checked against the cached race definition (not
+//! open, closed, unknown category) and put through the gate, all without the database. Only an
+//! admitted attempt writes: its registration row and event in one transaction, in a task of its
+//! own so that a caller who hangs up cannot leave a reservation half done. The database's
+//! unique places, bibs and runners keep the invariants whatever the gate believes; when the
+//! gate turns out to be behind (it lost its data, or a crashed writer's reservation was released
+//! early) the attempt is corrected and retried. A maintenance loop settles the reservations of
+//! writers that died and hands free places to the head of the waitlist.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use runmesh_platform::auth::{Caller, Role};
+use runmesh_platform::cache::SharedCache;
+use runmesh_platform::db::begin_write;
+use runmesh_platform::events::EventBus;
+use runmesh_proto::runmesh::race::v1 as proto;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::catalog::{Catalog, CategorySnapshot, RaceSnapshot, may_manage};
+use crate::config::RaceConfig;
+use crate::domain::{IdempotencyKey, PageToken, RaceStatus, RegistrationState, RegistrationStatus};
+use crate::error::Error;
+use crate::events;
+use crate::gate::{Admission, Gate, Member, PlaceKind, Reservation};
+use crate::store::{self, race, registration};
+use crate::wire;
+
+/// Gate admissions one attempt may go through (a rebuild, or places the gate had wrong).
+const MAX_ADMISSIONS: usize = 4;
+/// How long a retry with the same idempotency key waits for the original to be written.
+const IN_PROGRESS_WAIT: Duration = Duration::from_secs(2);
+const IN_PROGRESS_POLL: Duration = Duration::from_millis(50);
+/// Stale reservations settled per race and maintenance round.
+const STALE_BATCH: usize = 10_000;
+
+/// A registration and, while it waits, its place in line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationView {
+    pub row: registration::Model,
+    pub waitlist_position: Option<u32>,
+}
+
+impl RegistrationView {
+    pub fn message(&self) -> proto::Registration {
+        wire::registration_message(&self.row, self.waitlist_position)
+    }
+}
+
+/// How one admitted attempt's write ended.
+enum Written {
+    New(RegistrationView),
+    /// The runner already held a registration the gate did not know about.
+    Existing(RegistrationView),
+    /// The reserved place is held in the database: reserve another.
+    PlaceTaken,
+}
+
+/// A waitlisted registration that got a confirmed place.
+struct Promotion {
+    freed_waitlist_place: Option<i32>,
+}
+
+pub struct Registrar {
+    db: DatabaseConnection,
+    cache: SharedCache,
+    bus: Option<EventBus>,
+    catalog: Arc<Catalog>,
+    gate: Arc<Gate>,
+    /// Bounds the registrations written at once, so a flood of admitted runners queues here
+    /// rather than exhausting the connection pool.
+    writes: tokio::sync::Semaphore,
+    config: RaceConfig,
+}
+
+impl Registrar {
+    pub fn new(
+        db: DatabaseConnection,
+        cache: SharedCache,
+        bus: Option<EventBus>,
+        catalog: Arc<Catalog>,
+        gate: Arc<Gate>,
+        config: RaceConfig,
+    ) -> Self {
+        Self {
+            writes: tokio::sync::Semaphore::new(
+                usize::try_from(config.write_concurrency).unwrap_or(usize::MAX),
+            ),
+            db,
+            cache,
+            bus,
+            catalog,
+            gate,
+            config,
+        }
+    }
+
+    fn wake_relays(&self) {
+        if let Some(bus) = &self.bus {
+            bus.wake_relays();
+        }
+    }
+
+    pub async fn register(
+        self: &Arc<Self>,
+        caller: &Caller,
+        race_id: Uuid,
+        category_id: Uuid,
+        key: IdempotencyKey,
+    ) -> Result<proto::Registration, Error> {
+        if !caller.has_role(Role::Runner) {
+            return Err(Error::RoleRequired(Role::Runner));
+        }
+        let decision = self
+            .cache
+            .rate_limit(
+                &format!("register:{}", caller.user_id),
+                self.config.register_attempts,
+                self.config.register_window,
+            )
+            .await?;
+        if !decision.allowed {
+            return Err(Error::TooManyAttempts {
+                retry_after: decision.retry_after,
+            });
+        }
+        let race = self.catalog.published_snapshot(race_id).await?;
+        let category = *race
+            .category(category_id)
+            .ok_or_else(|| Error::CategoryNotFound(category_id.to_string()))?;
+        let window = race.window;
+        match window.state_at(Utc::now()) {
+            RegistrationState::Upcoming => {
+                return Err(Error::RegistrationNotOpen {
+                    opens_at: window.opens_at,
+                    closes_at: window.closes_at,
+                });
+            }
+            RegistrationState::Closed => {
+                return Err(Error::RegistrationClosed {
+                    opens_at: window.opens_at,
+                    closes_at: window.closes_at,
+                });
+            }
+            RegistrationState::Open => {}
+        }
+
+        for _ in 0..MAX_ADMISSIONS {
+            match self
+                .gate
+                .admit(&race, category_id, &caller.user_id, &key)
+                .await?
+            {
+                Admission::NotReady => self.gate.ensure_ready(&race).await?,
+                Admission::UnknownCategory => {
+                    self.gate.invalidate(race.id).await?;
+                    self.gate.ensure_ready(&race).await?;
+                }
+                Admission::Member(member) => {
+                    return match member.answer {
+                        _ if !key.matches(&member.idempotency_key) => Err(Error::AlreadyRegistered),
+                        Some(answer) => Ok(answer),
+                        None => self.first_answer(&race, &caller.user_id, member).await,
+                    };
+                }
+                Admission::SoldOut => return Err(Error::SoldOut),
+                Admission::Admitted(reservation) => {
+                    let registrar = Arc::clone(self);
+                    let (race, written_key) = (Arc::clone(&race), key.clone());
+                    let written = tokio::spawn(async move {
+                        registrar
+                            .write(&race, category, reservation, &written_key)
+                            .await
+                    })
+                    .await??;
+                    match written {
+                        Written::New(view) => return Ok(view.message()),
+                        Written::Existing(view) if key.matches(&view.row.idempotency_key) => {
+                            return Ok(view.message());
+                        }
+                        Written::Existing(_) => return Err(Error::AlreadyRegistered),
+                        Written::PlaceTaken => {}
+                    }
+                }
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    /// Writes an admitted attempt's registration and event, then settles its reservation.
+    async fn write(
+        &self,
+        race: &RaceSnapshot,
+        category: CategorySnapshot,
+        reservation: Reservation,
+        key: &IdempotencyKey,
+    ) -> Result<Written, Error> {
+        let now = wire::now();
+        let place = i32::try_from(reservation.place).ok();
+        let mut row = registration::Model {
+            id: reservation.registration_id,
+            race_id: race.id,
+            category_id: category.id,
+            user_id: reservation.user_id.clone(),
+            status: RegistrationStatus::Confirmed.code().to_owned(),
+            place: None,
+            bib_number: None,
+            waitlist_place: None,
+            waitlist_seq: None,
+            idempotency_key: key.as_str().to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        match reservation.kind {
+            PlaceKind::Confirmed if reservation.place <= category.capacity => {
+                row.place = place;
+                row.bib_number = i32::try_from(category.bib(reservation.place)).ok();
+            }
+            PlaceKind::Waitlist if reservation.place <= category.waitlist_capacity => {
+                row.status = RegistrationStatus::Waitlisted.code().to_owned();
+                row.waitlist_place = place;
+                row.waitlist_seq = Some(reservation.waitlist_seq);
+            }
+            _ => {
+                // The gate was built for other capacities: never write past them.
+                self.gate.release(race, &reservation, false).await?;
+                self.gate.invalidate(race.id).await?;
+                return Ok(Written::PlaceTaken);
+            }
+        }
+
+        match self.insert(&row).await {
+            Ok(waitlist_position) => {
+                self.wake_relays();
+                let view = RegistrationView {
+                    row,
+                    waitlist_position,
+                };
+                if let Err(error) = self
+                    .gate
+                    .settle(race, &reservation, key.as_str(), Some(&view.message()))
+                    .await
+                {
+                    tracing::warn!(race_id = %race.id, %error, "could not settle a reservation; maintenance will");
+                }
+                Ok(Written::New(view))
+            }
+            Err(err) if store::is_unique_violation(&err) => {
+                let existing = registration::Entity::find()
+                    .filter(registration::Column::RaceId.eq(race.id))
+                    .filter(registration::Column::UserId.eq(reservation.user_id.as_str()))
+                    .one(&self.db)
+                    .await?;
+                match existing {
+                    Some(existing) => {
+                        self.release(race, category, &reservation).await?;
+                        let view = self.view(existing).await?;
+                        self.gate
+                            .remember_member(
+                                race,
+                                &view.row.user_id,
+                                view.row.id,
+                                &view.row.idempotency_key,
+                                Some(&view.message()),
+                            )
+                            .await?;
+                        Ok(Written::Existing(view))
+                    }
+                    None => {
+                        self.gate.release(race, &reservation, false).await?;
+                        Ok(Written::PlaceTaken)
+                    }
+                }
+            }
+            Err(err) => {
+                if let Err(error) = self.release(race, category, &reservation).await {
+                    tracing::warn!(race_id = %race.id, %error, "could not release a reservation; maintenance will");
+                }
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Inserts the registration and its event in one transaction; the waitlist position when
+    /// it waits.
+    async fn insert(&self, row: &registration::Model) -> Result<Option<u32>, DbErr> {
+        let _permit = self
+            .writes
+            .acquire()
+            .await
+            .map_err(|closed| DbErr::Custom(closed.to_string()))?;
+        let txn = begin_write(&self.db).await?;
+        registration::Entity::insert(row.clone().into_active_model())
+            .exec_without_returning(&txn)
+            .await?;
+        let waitlist_position = if row.waitlist_seq.is_some() {
+            Some(waitlist_position(&txn, row).await?)
+        } else {
+            None
+        };
+        let registration = Some(wire::registration_message(row, waitlist_position));
+        if waitlist_position.is_some() {
+            events::enqueue(
+                &txn,
+                row.race_id,
+                &proto::RegistrationWaitlisted { registration },
+            )
+            .await?;
+        } else {
+            events::enqueue(
+                &txn,
+                row.race_id,
+                &proto::RegistrationConfirmed { registration },
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(waitlist_position)
+    }
+
+    /// Gives a reservation's place back; a confirmed place goes to the waitlist first.
+    async fn release(
+        &self,
+        race: &RaceSnapshot,
+        category: CategorySnapshot,
+        reservation: &Reservation,
+    ) -> Result<(), Error> {
+        if self.gate.release(race, reservation, true).await?
+            && reservation.kind == PlaceKind::Confirmed
+        {
+            self.promote_waiting(race, category).await?;
+        }
+        Ok(())
+    }
+
+    /// A retry with the key of an attempt whose answer the gate does not hold: the attempt is
+    /// still being written (its answer appears in the gate), or the gate was rebuilt from the
+    /// database (which has the registration).
+    async fn first_answer(
+        &self,
+        race: &RaceSnapshot,
+        user_id: &str,
+        member: Member,
+    ) -> Result<proto::Registration, Error> {
+        let deadline = tokio::time::Instant::now() + IN_PROGRESS_WAIT;
+        let mut current = Some(member.clone());
+        while let Some(Member {
+            registration_id,
+            answer,
+            ..
+        }) = current
+            && registration_id == member.registration_id
+        {
+            if let Some(answer) = answer {
+                return Ok(answer);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(IN_PROGRESS_POLL).await;
+            current = self.gate.member(race.id, user_id).await?;
+        }
+        let Some(row) = registration::Entity::find_by_id(member.registration_id)
+            .one(&self.db)
+            .await?
+        else {
+            return Err(Error::RegistrationInProgress);
+        };
+        let view = self.view(row).await?;
+        let answer = view.message();
+        self.gate
+            .remember_member(
+                race,
+                user_id,
+                member.registration_id,
+                &member.idempotency_key,
+                Some(&answer),
+            )
+            .await?;
+        Ok(answer)
+    }
+
+    async fn view(&self, row: registration::Model) -> Result<RegistrationView, Error> {
+        let waitlist_position = if row.status == RegistrationStatus::Waitlisted.code() {
+            Some(waitlist_position(&self.db, &row).await?)
+        } else {
+            None
+        };
+        Ok(RegistrationView {
+            row,
+            waitlist_position,
+        })
+    }
+
+    /// Cancels a registration (the runner's own, or any for the race's organizer and admins).
+    /// A confirmed place goes to the head of the waitlist in the same transaction.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        registration_id: Uuid,
+    ) -> Result<RegistrationView, Error> {
+        for _ in 0..3 {
+            let row = registration::Entity::find_by_id(registration_id)
+                .one(&self.db)
+                .await?
+                .ok_or_else(|| Error::RegistrationNotFound(registration_id.to_string()))?;
+            let race = self
+                .catalog
+                .snapshot(row.race_id)
+                .await?
+                .ok_or_else(|| Error::RaceNotFound(row.race_id.to_string()))?;
+            if row.user_id != caller.user_id && !may_manage(caller, &race.organizer_id) {
+                return Err(Error::NotYourRegistration);
+            }
+            let status = RegistrationStatus::from_code(&row.status)
+                .ok_or_else(|| DbErr::Custom(format!("unknown status {:?}", row.status)))?;
+            if status == RegistrationStatus::Cancelled {
+                return self.view(row).await;
+            }
+            let category = *race
+                .category(row.category_id)
+                .ok_or_else(|| Error::CategoryNotFound(row.category_id.to_string()))?;
+
+            let now = wire::now();
+            let txn = begin_write(&self.db).await?;
+            let cancelled = registration::Entity::update_many()
+                .col_expr(
+                    registration::Column::Status,
+                    Expr::value(RegistrationStatus::Cancelled.code()),
+                )
+                .col_expr(
+                    registration::Column::Place,
+                    Expr::value(Option::<i32>::None),
+                )
+                .col_expr(
+                    registration::Column::BibNumber,
+                    Expr::value(Option::<i32>::None),
+                )
+                .col_expr(
+                    registration::Column::WaitlistPlace,
+                    Expr::value(Option::<i32>::None),
+                )
+                .col_expr(registration::Column::UpdatedAt, Expr::value(now))
+                .filter(registration::Column::Id.eq(registration_id))
+                .filter(registration::Column::Status.eq(row.status.as_str()))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            if cancelled == 0 {
+                continue;
+            }
+            let mut after = row.clone();
+            after.status = RegistrationStatus::Cancelled.code().to_owned();
+            after.place = None;
+            after.bib_number = None;
+            after.waitlist_place = None;
+            after.updated_at = now;
+            let event = proto::RegistrationCancelled {
+                registration: Some(wire::registration_message(&after, None)),
+                cancelled_by: caller.user_id.clone(),
+                previous_status: wire::registration_status(status).into(),
+            };
+            events::enqueue(&txn, row.race_id, &event).await?;
+            let freed_place = row.place.and_then(|place| u32::try_from(place).ok());
+            let promotion = match freed_place {
+                Some(place) => promote_head(&txn, &race, category, place).await?,
+                None => None,
+            };
+            txn.commit().await?;
+            self.wake_relays();
+
+            let gate_update = match (freed_place, promotion, row.waitlist_place) {
+                (Some(_), Some(promotion), _) => match promotion.freed_waitlist_place {
+                    Some(place) => self.waitlist_place_freed(&race, category.id, place).await,
+                    None => Ok(()),
+                },
+                (Some(place), None, _) => {
+                    self.gate
+                        .place_freed(&race, category.id, PlaceKind::Confirmed, place)
+                        .await
+                }
+                (None, _, Some(place)) => {
+                    self.waitlist_place_freed(&race, category.id, place).await
+                }
+                (None, _, None) => Ok(()),
+            };
+            if let Err(error) = gate_update {
+                // The database holds the truth; the gate catches up when it is rebuilt.
+                tracing::warn!(%registration_id, %error, "could not return a cancelled place to the gate");
+            }
+            return Ok(RegistrationView {
+                row: after,
+                waitlist_position: None,
+            });
+        }
+        Err(Error::Conflict)
+    }
+
+    async fn waitlist_place_freed(
+        &self,
+        race: &RaceSnapshot,
+        category_id: Uuid,
+        place: i32,
+    ) -> Result<(), crate::gate::GateError> {
+        match u32::try_from(place) {
+            Ok(place) => {
+                self.gate
+                    .place_freed(race, category_id, PlaceKind::Waitlist, place)
+                    .await
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Hands free confirmed places to the head of the waitlist while runners wait, one
+    /// transaction per promotion. Stops when nobody in the database waits yet (those the gate
+    /// counts are still being written; the next round promotes them).
+    async fn promote_waiting(
+        &self,
+        race: &RaceSnapshot,
+        category: CategorySnapshot,
+    ) -> Result<u32, Error> {
+        let mut promoted = 0;
+        while let Some(place) = self.gate.claim_for_promotion(race, category.id).await? {
+            let txn = begin_write(&self.db).await?;
+            match promote_head(&txn, race, category, place).await {
+                Ok(Some(promotion)) => {
+                    txn.commit().await?;
+                    self.wake_relays();
+                    promoted += 1;
+                    if let Some(freed) = promotion.freed_waitlist_place {
+                        self.waitlist_place_freed(race, category.id, freed).await?;
+                    }
+                }
+                Ok(None) => {
+                    drop(txn);
+                    self.gate
+                        .place_freed(race, category.id, PlaceKind::Confirmed, place)
+                        .await?;
+                    break;
+                }
+                // The place is held in the database (the gate had it wrong): leave it taken.
+                Err(err) if store::is_unique_violation(&err) => drop(txn),
+                Err(err) => {
+                    drop(txn);
+                    self.gate
+                        .place_freed(race, category.id, PlaceKind::Confirmed, place)
+                        .await?;
+                    return Err(err.into());
+                }
+            }
+        }
+        Ok(promoted)
+    }
+
+    /// Settles the reservations of writers that never finished and promotes waiting runners
+    /// into free places, every `maintenance_interval`, until `shutdown`.
+    pub async fn maintain(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(self.config.maintenance_interval);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = interval.tick() => {}
+            }
+            if let Err(error) = self.maintain_once().await {
+                tracing::warn!(%error, "registration maintenance failed; retrying next round");
+            }
+        }
+    }
+
+    /// One maintenance round over the races whose places can still move (published, opened,
+    /// not started): builds missing gates of open races, settles stale reservations, promotes.
+    pub async fn maintain_once(&self) -> Result<(), Error> {
+        let now = Utc::now();
+        let race_ids: Vec<Uuid> = race::Entity::find()
+            .select_only()
+            .column(race::Column::Id)
+            .filter(race::Column::Status.eq(RaceStatus::Published.code()))
+            .filter(race::Column::RegistrationOpensAt.lte(now))
+            .filter(race::Column::StartsAt.gt(now))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for race_id in race_ids {
+            let Some(race) = self.catalog.snapshot(race_id).await? else {
+                continue;
+            };
+            if !self.gate.is_ready(race_id).await? {
+                // Build the gate as registration opens (or right after Redis lost it), so the
+                // first runners do not wait for it.
+                if race.window.state_at(now) == RegistrationState::Open {
+                    self.gate.ensure_ready(&race).await?;
+                }
+                continue;
+            }
+            let Some(cutoff) = chrono::Duration::from_std(self.config.reservation_timeout)
+                .ok()
+                .and_then(|timeout| now.checked_sub_signed(timeout))
+            else {
+                continue;
+            };
+            for reservation in self
+                .gate
+                .stale_reservations(race_id, cutoff, STALE_BATCH)
+                .await?
+            {
+                self.settle_stale(&race, reservation).await?;
+            }
+            for category in &race.categories {
+                self.promote_waiting(&race, *category).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A reservation whose writer is gone: kept if its registration was written, else released.
+    async fn settle_stale(
+        &self,
+        race: &RaceSnapshot,
+        reservation: Reservation,
+    ) -> Result<(), Error> {
+        match registration::Entity::find_by_id(reservation.registration_id)
+            .one(&self.db)
+            .await?
+        {
+            Some(row) => {
+                self.gate
+                    .settle(race, &reservation, &row.idempotency_key, None)
+                    .await?;
+            }
+            None => {
+                let Some(category) = race.category(reservation.category_id).copied() else {
+                    return Ok(());
+                };
+                tracing::warn!(
+                    race_id = %race.id,
+                    registration_id = %reservation.registration_id,
+                    "releasing the reservation of a writer that never finished"
+                );
+                self.release(race, category, &reservation).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller's registrations, newest first.
+    pub async fn list_mine(
+        &self,
+        caller: &Caller,
+        page_size: u64,
+        after: Option<PageToken>,
+    ) -> Result<(Vec<RegistrationView>, Option<PageToken>), Error> {
+        let mut select = registration::Entity::find()
+            .filter(registration::Column::UserId.eq(caller.user_id.as_str()));
+        if let Some(after) = after {
+            select = select.filter(registration::Column::Id.lt(after.id));
+        }
+        let rows = select
+            .order_by_desc(registration::Column::Id)
+            .limit(page_size + 1)
+            .all(&self.db)
+            .await?;
+        self.page(rows, page_size).await
+    }
+
+    /// A race's registrations in the order they were made, for its organizer and admins.
+    pub async fn list_for_race(
+        &self,
+        caller: &Caller,
+        race_id: Uuid,
+        status: Option<RegistrationStatus>,
+        page_size: u64,
+        after: Option<PageToken>,
+    ) -> Result<(Vec<RegistrationView>, Option<PageToken>), Error> {
+        let record = self.catalog.get(Some(caller), race_id).await?;
+        if !may_manage(caller, &record.race.organizer_id) {
+            return Err(Error::NotRaceOrganizer);
+        }
+        let mut select =
+            registration::Entity::find().filter(registration::Column::RaceId.eq(race_id));
+        if let Some(status) = status {
+            select = select.filter(registration::Column::Status.eq(status.code()));
+        }
+        if let Some(after) = after {
+            select = select.filter(registration::Column::Id.gt(after.id));
+        }
+        let rows = select
+            .order_by_asc(registration::Column::Id)
+            .limit(page_size + 1)
+            .all(&self.db)
+            .await?;
+        self.page(rows, page_size).await
+    }
+
+    async fn page(
+        &self,
+        mut rows: Vec<registration::Model>,
+        page_size: u64,
+    ) -> Result<(Vec<RegistrationView>, Option<PageToken>), Error> {
+        let next = if rows.len() as u64 > page_size {
+            rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
+            rows.last().map(|row| PageToken::after(None, row.id))
+        } else {
+            None
+        };
+        // Each waiting category's line, read once per page.
+        let mut lines: HashMap<Uuid, Vec<i64>> = HashMap::new();
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let waitlist_position = match row.waitlist_seq {
+                Some(seq) if row.status == RegistrationStatus::Waitlisted.code() => {
+                    let line = match lines.entry(row.category_id) {
+                        Entry::Occupied(line) => line.into_mut(),
+                        Entry::Vacant(vacant) => {
+                            vacant.insert(waitlist_line(&self.db, row.category_id).await?)
+                        }
+                    };
+                    u32::try_from(line.partition_point(|other| *other < seq) + 1).ok()
+                }
+                _ => None,
+            };
+            views.push(RegistrationView {
+                row,
+                waitlist_position,
+            });
+        }
+        Ok((views, next))
+    }
+}
+
+/// 1 + how many runners of the category wait ahead of `row`.
+async fn waitlist_position(
+    conn: &impl ConnectionTrait,
+    row: &registration::Model,
+) -> Result<u32, DbErr> {
+    let ahead = registration::Entity::find()
+        .filter(registration::Column::CategoryId.eq(row.category_id))
+        .filter(registration::Column::Status.eq(RegistrationStatus::Waitlisted.code()))
+        .filter(registration::Column::WaitlistSeq.lt(row.waitlist_seq.unwrap_or(i64::MAX)))
+        .count(conn)
+        .await?;
+    Ok(u32::try_from(ahead + 1).unwrap_or(u32::MAX))
+}
+
+/// The waitlist order keys of a category, in order.
+async fn waitlist_line(db: &DatabaseConnection, category_id: Uuid) -> Result<Vec<i64>, DbErr> {
+    let line: Vec<Option<i64>> = registration::Entity::find()
+        .select_only()
+        .column(registration::Column::WaitlistSeq)
+        .filter(registration::Column::CategoryId.eq(category_id))
+        .filter(registration::Column::Status.eq(RegistrationStatus::Waitlisted.code()))
+        .order_by_asc(registration::Column::WaitlistSeq)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(line.into_iter().flatten().collect())
+}
+
+/// Gives confirmed place `place` to the first runner on the category's waitlist, with its event,
+/// in `txn`. `None` when nobody waits.
+async fn promote_head(
+    txn: &impl ConnectionTrait,
+    race: &RaceSnapshot,
+    category: CategorySnapshot,
+    place: u32,
+) -> Result<Option<Promotion>, DbErr> {
+    let bib = i32::try_from(category.bib(place)).ok();
+    let place_value = i32::try_from(place).ok();
+    // A concurrent promotion may take the head first; then the next one is tried.
+    for _ in 0..8 {
+        let Some(head) = registration::Entity::find()
+            .filter(registration::Column::CategoryId.eq(category.id))
+            .filter(registration::Column::Status.eq(RegistrationStatus::Waitlisted.code()))
+            .order_by_asc(registration::Column::WaitlistSeq)
+            .one(txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let now = wire::now();
+        let promoted = registration::Entity::update_many()
+            .col_expr(
+                registration::Column::Status,
+                Expr::value(RegistrationStatus::Confirmed.code()),
+            )
+            .col_expr(registration::Column::Place, Expr::value(place_value))
+            .col_expr(registration::Column::BibNumber, Expr::value(bib))
+            .col_expr(
+                registration::Column::WaitlistPlace,
+                Expr::value(Option::<i32>::None),
+            )
+            .col_expr(registration::Column::UpdatedAt, Expr::value(now))
+            .filter(registration::Column::Id.eq(head.id))
+            .filter(registration::Column::Status.eq(RegistrationStatus::Waitlisted.code()))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        if promoted == 0 {
+            continue;
+        }
+        let mut row = head.clone();
+        row.status = RegistrationStatus::Confirmed.code().to_owned();
+        row.place = place_value;
+        row.bib_number = bib;
+        row.waitlist_place = None;
+        row.updated_at = now;
+        let event = proto::WaitlistPromoted {
+            registration: Some(wire::registration_message(&row, None)),
+        };
+        events::enqueue(txn, race.id, &event).await?;
+        return Ok(Some(Promotion {
+            freed_waitlist_place: head.waitlist_place,
+        }));
+    }
+    Ok(None)
+}
