@@ -519,6 +519,38 @@ fn de_positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Du
     })
 }
 
+/// For services' own settings: a duration given as `500ms`, `15m`, `30d` or a plain number of
+/// seconds, longer than zero (`#[serde(deserialize_with = "positive_duration")]`).
+pub fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    let duration = match Raw::deserialize(deserializer)? {
+        Raw::Seconds(seconds) => Duration::from_secs(seconds),
+        Raw::Text(text) => humantime::parse_duration(text.trim()).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like 500ms, 15m or 30d: {err}"
+            ))
+        })?,
+    };
+    if duration.is_zero() {
+        return Err(serde::de::Error::custom("must be longer than zero"));
+    }
+    Ok(duration)
+}
+
+/// For services' own settings: a whole number of at least 1.
+pub fn positive_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let count = u64::deserialize(deserializer)?;
+    if count == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(count)
+}
+
 fn de_byte_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
     parsed(deserializer, |text| match text.parse::<usize>() {
         Ok(bytes) if bytes > 0 => Ok(bytes),

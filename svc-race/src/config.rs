@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::Env;
-use serde::{Deserialize, Deserializer};
+use runmesh_platform::config;
+use serde::Deserialize;
 
 /// Prefix of svc-race's own variables.
 pub const ENV_PREFIX: &str = "RUNMESH_RACE_";
@@ -15,34 +16,34 @@ pub const ENV_PREFIX: &str = "RUNMESH_RACE_";
 #[serde(default)]
 pub struct RaceConfig {
     /// Register attempts one runner may make per window (`RUNMESH_RACE_REGISTER_ATTEMPTS`).
-    #[serde(deserialize_with = "positive_count")]
+    #[serde(deserialize_with = "config::positive_count")]
     pub register_attempts: u64,
     /// `RUNMESH_RACE_REGISTER_WINDOW`.
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub register_window: Duration,
     /// A gate reservation whose registration is neither written nor released after this long
     /// (its writer crashed) is settled against the database (`RUNMESH_RACE_RESERVATION_TIMEOUT`).
     /// Keep it above the gRPC request timeout.
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub reservation_timeout: Duration,
     /// How often stale reservations are settled and free places handed to the waitlist
     /// (`RUNMESH_RACE_MAINTENANCE_INTERVAL`).
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub maintenance_interval: Duration,
     /// How often due `RegistrationOpened` events are looked for
     /// (`RUNMESH_RACE_SCHEDULER_INTERVAL`).
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub scheduler_interval: Duration,
     /// How often a watched race's places are read, per process (`RUNMESH_RACE_WATCH_INTERVAL`).
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub watch_interval: Duration,
     /// How long a race's definition is cached in process before the database is asked again
     /// (`RUNMESH_RACE_RACE_CACHE_TTL`).
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub race_cache_ttl: Duration,
     /// Registrations written at once per process (`RUNMESH_RACE_WRITE_CONCURRENCY`); the others
     /// queue. Keep it below the database pool size (32) so reads always find a connection.
-    #[serde(deserialize_with = "positive_count")]
+    #[serde(deserialize_with = "config::positive_count")]
     pub write_concurrency: u64,
 }
 
@@ -88,36 +89,6 @@ impl RaceConfig {
                 .to_owned(),
         })
     }
-}
-
-/// `500ms`, `1m`, or a plain number of seconds.
-fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    let duration = match Raw::deserialize(deserializer)? {
-        Raw::Seconds(seconds) => Duration::from_secs(seconds),
-        Raw::Text(text) => humantime::parse_duration(text.trim()).map_err(|err| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a duration like 500ms or 1m: {err}"
-            ))
-        })?,
-    };
-    if duration.is_zero() {
-        return Err(serde::de::Error::custom("must be longer than zero"));
-    }
-    Ok(duration)
-}
-
-fn positive_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    let count = u64::deserialize(deserializer)?;
-    if count == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(count)
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::Env;
-use runmesh_platform::config::Settings;
-use serde::{Deserialize, Deserializer};
+use runmesh_platform::config::{self, Settings};
+use serde::Deserialize;
 
 use crate::keys::KeyPolicy;
 
@@ -24,31 +24,31 @@ pub struct UserConfig {
     #[serde(skip)]
     pub audience: String,
     /// `RUNMESH_USER_ACCESS_TOKEN_TTL`.
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub access_token_ttl: Duration,
     /// Absolute lifetime of a session and its refresh tokens (`RUNMESH_USER_SESSION_TTL`).
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub session_ttl: Duration,
     /// How long one signing key signs (`RUNMESH_USER_KEY_ROTATION`).
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub key_rotation: Duration,
     /// How long a key is published before it signs (`RUNMESH_USER_KEY_PUBLISH_AHEAD`); keep it
     /// longer than verifiers cache the JWKS (5 minutes by default).
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub key_publish_ahead: Duration,
     /// Failed sign-ins allowed per account per window (`RUNMESH_USER_SIGN_IN_FAILURES_PER_ACCOUNT`).
-    #[serde(deserialize_with = "positive_count")]
+    #[serde(deserialize_with = "config::positive_count")]
     pub sign_in_failures_per_account: u64,
     /// Failed sign-ins allowed per client address per window
     /// (`RUNMESH_USER_SIGN_IN_FAILURES_PER_CLIENT`).
-    #[serde(deserialize_with = "positive_count")]
+    #[serde(deserialize_with = "config::positive_count")]
     pub sign_in_failures_per_client: u64,
     /// `RUNMESH_USER_SIGN_IN_FAILURE_WINDOW`.
-    #[serde(deserialize_with = "positive_duration")]
+    #[serde(deserialize_with = "config::positive_duration")]
     pub sign_in_failure_window: Duration,
     /// Password hashes computed at once (`RUNMESH_USER_PASSWORD_HASH_CONCURRENCY`); each takes
     /// 19 MiB. Defaults to the number of cores.
-    #[serde(deserialize_with = "positive_count")]
+    #[serde(deserialize_with = "config::positive_count")]
     pub password_hash_concurrency: u64,
 }
 
@@ -111,34 +111,6 @@ impl UserConfig {
             token_lifetime: self.access_token_ttl + Duration::from_secs(60),
         }
     }
-}
-
-/// `15m`, `30d`, or a plain number of seconds.
-fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    let duration = match Raw::deserialize(deserializer)? {
-        Raw::Seconds(seconds) => Duration::from_secs(seconds),
-        Raw::Text(text) => humantime::parse_duration(text.trim()).map_err(|err| {
-            serde::de::Error::custom(format!("{text:?} is not a duration like 15m or 30d: {err}"))
-        })?,
-    };
-    if duration.is_zero() {
-        return Err(serde::de::Error::custom("must be longer than zero"));
-    }
-    Ok(duration)
-}
-
-fn positive_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    let count = u64::deserialize(deserializer)?;
-    if count == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(count)
 }
 
 #[cfg(test)]
