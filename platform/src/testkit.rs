@@ -266,3 +266,28 @@ impl Default for TestIssuer {
         Self::new()
     }
 }
+
+/// Every event envelope waiting in `db`'s outbox, oldest first.
+pub async fn outbox_envelopes(db: &sea_orm::DatabaseConnection) -> Vec<crate::events::Envelope> {
+    use prost::Message as _;
+    use sea_orm::{EntityTrait, QueryOrder};
+    crate::events::outbox::Entity::find()
+        .order_by_asc(crate::events::outbox::Column::Sequence)
+        .all(db)
+        .await
+        .expect("reading the outbox")
+        .into_iter()
+        .map(|row| {
+            crate::events::Envelope::decode(row.envelope.as_slice()).expect("an encoded envelope")
+        })
+        .collect()
+}
+
+/// The types of the events waiting in `db`'s outbox, oldest first.
+pub async fn outbox_types(db: &sea_orm::DatabaseConnection) -> Vec<String> {
+    outbox_envelopes(db)
+        .await
+        .into_iter()
+        .map(|envelope| envelope.r#type)
+        .collect()
+}

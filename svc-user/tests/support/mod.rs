@@ -10,16 +10,15 @@ use std::time::Duration;
 use runmesh_platform::auth::{AuthLayer, TokenVerifier, VerifierConfig};
 use runmesh_platform::cache::{self, SharedCache};
 use runmesh_platform::config::Settings;
-use runmesh_platform::events::outbox::{Column as OutboxColumn, Entity as OutboxEntity};
 use runmesh_platform::events::{EventBus, RelayOptions};
 use runmesh_platform::server::GrpcServer;
-use runmesh_platform::testkit::{TestDatabase, TestSqlite, redis_url, unique_name};
+use runmesh_platform::testkit::{self, TestDatabase, TestSqlite, redis_url, unique_name};
 use runmesh_proto::runmesh::events::v1::Envelope;
 use runmesh_proto::runmesh::user::v1 as proto;
 use runmesh_proto::runmesh::user::v1::user_internal_service_client::UserInternalServiceClient;
 use runmesh_proto::runmesh::user::v1::user_service_client::UserServiceClient;
 use runmesh_svc_user::{UserConfig, UserModule};
-use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
@@ -235,24 +234,12 @@ impl Harness {
 
     /// Every envelope in the outbox, oldest first.
     pub async fn outbox(&self) -> Vec<Envelope> {
-        use prost::Message as _;
-        OutboxEntity::find()
-            .order_by_asc(OutboxColumn::Sequence)
-            .all(&self.db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|row| Envelope::decode(row.envelope.as_slice()).unwrap())
-            .collect()
+        testkit::outbox_envelopes(&self.db).await
     }
 
     /// The event types in the outbox, oldest first.
     pub async fn outbox_types(&self) -> Vec<String> {
-        self.outbox()
-            .await
-            .into_iter()
-            .map(|envelope| envelope.r#type)
-            .collect()
+        testkit::outbox_types(&self.db).await
     }
 }
 
