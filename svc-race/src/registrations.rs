@@ -264,7 +264,10 @@ impl Registrar {
                     .await?;
                 match existing {
                     Some(existing) => {
-                        self.release(race, category, &reservation).await?;
+                        // Remember the runner's registration before giving the reservation's
+                        // place back: the release forgets only a member that still points at
+                        // this reservation, so the runner never looks unknown (and a duplicate
+                        // attempt meanwhile is ALREADY_REGISTERED, not SOLD_OUT).
                         let view = self.view(existing).await?;
                         self.gate
                             .remember_member(
@@ -275,6 +278,19 @@ impl Registrar {
                                 Some(&view.message()),
                             )
                             .await?;
+                        if view.row.id == reservation.registration_id {
+                            // This reservation's own row: it holds the place.
+                            self.gate
+                                .settle(
+                                    race,
+                                    &reservation,
+                                    &view.row.idempotency_key,
+                                    Some(&view.message()),
+                                )
+                                .await?;
+                        } else {
+                            self.release(race, category, &reservation).await?;
+                        }
                         Ok(Written::Existing(view))
                     }
                     None => {
