@@ -13,7 +13,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use http::{HeaderValue, Uri};
-use runmesh_platform::config::{CONFIG_FILE_VAR, ENV_PREFIX, Settings};
+use runmesh_platform::config::{CONFIG_FILE_VAR, ENV_PREFIX, Settings, parse_positive_duration};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
@@ -341,19 +341,6 @@ fn parse_byte_count(text: &str) -> Result<usize, String> {
             "invalid byte count {text:?} (expected a positive integer, e.g. 4194304)"
         )),
     }
-}
-
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let duration = match text.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => humantime::parse_duration(text)
-            .map_err(|_| format!("invalid duration {text:?} (expected e.g. 30s, 500ms or 2m)"))?,
-    };
-    if duration.is_zero() {
-        return Err(format!("duration {text:?} must be greater than zero"));
-    }
-    Ok(duration)
 }
 
 /// `pkg.Service=10s,pkg.Service/Method=2m`

@@ -508,15 +508,20 @@ fn de_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D
     parsed(deserializer, parse_duration)
 }
 
+/// `20s`, `500ms`, `1m` or bare seconds, longer than zero; the error is the message for the
+/// one-line configuration error.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        Err(format!("duration {text:?} must be greater than zero"))
+    } else {
+        Ok(duration)
+    }
+}
+
 fn de_positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    parsed(deserializer, |text| {
-        let duration = parse_duration(text)?;
-        if duration.is_zero() {
-            Err(format!("duration {text:?} must be greater than zero"))
-        } else {
-            Ok(duration)
-        }
-    })
+    parsed(deserializer, parse_positive_duration)
 }
 
 /// For services' own settings: a duration given as `500ms`, `15m`, `30d` or a plain number of

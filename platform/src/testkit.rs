@@ -291,3 +291,28 @@ pub async fn outbox_types(db: &sea_orm::DatabaseConnection) -> Vec<String> {
         .map(|envelope| envelope.r#type)
         .collect()
 }
+
+/// Asserts a status' code and its `ErrorInfo.reason`.
+pub fn assert_status(status: &tonic::Status, code: tonic::Code, reason: &str) {
+    use tonic_types::StatusExt as _;
+    assert_eq!(status.code(), code, "{status:?}");
+    let info = status
+        .get_details_error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "{status:?}");
+}
+
+/// The fields a status' `BadRequest` names.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    status
+        .get_details_bad_request()
+        .map(|bad_request| {
+            bad_request
+                .field_violations
+                .into_iter()
+                .map(|violation| violation.field)
+                .collect()
+        })
+        .unwrap_or_default()
+}

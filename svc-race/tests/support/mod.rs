@@ -26,9 +26,8 @@ use runmesh_svc_race::{RaceConfig, RaceModule, RaceService};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tonic::Status;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -399,28 +398,9 @@ pub fn open_race(name: &str, categories: Vec<proto::Category>) -> proto::Race {
     }
 }
 
-/// Asserts the status code and `ErrorInfo.reason`.
-pub fn assert_status(status: &Status, code: Code, reason: &str) {
-    assert_eq!(status.code(), code, "{status:?}");
-    let info = status
-        .get_details_error_info()
-        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
-    assert_eq!(info.reason, reason, "{status:?}");
-}
-
-/// The fields named by the status' `BadRequest`.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|bad_request| {
-            bad_request
-                .field_violations
-                .into_iter()
-                .map(|violation| violation.field)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+// Not every test binary that includes this module uses them.
+#[allow(unused_imports)]
+pub use runmesh_platform::testkit::{assert_status, violated_fields};
 
 /// svc-race run as production runs it (`service::run`), reachable at `addr`.
 pub struct Node {

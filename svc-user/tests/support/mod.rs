@@ -21,9 +21,8 @@ use runmesh_svc_user::{UserConfig, UserModule};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tonic::Status;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
 
 /// A password no list knows.
 pub const PASSWORD: &str = "Tempo run at dawn, 42!";
@@ -267,28 +266,9 @@ pub fn email() -> String {
     format!("{}@example.org", unique_name("runner"))
 }
 
-/// Asserts the status code and `ErrorInfo.reason`.
-pub fn assert_status(status: &Status, code: Code, reason: &str) {
-    assert_eq!(status.code(), code, "{status:?}");
-    let info = status
-        .get_details_error_info()
-        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
-    assert_eq!(info.reason, reason, "{status:?}");
-}
-
-/// The fields named by the status' `BadRequest`.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|bad_request| {
-            bad_request
-                .field_violations
-                .into_iter()
-                .map(|violation| violation.field)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+// Not every test binary that includes this module uses them.
+#[allow(unused_imports)]
+pub use runmesh_platform::testkit::{assert_status, violated_fields};
 
 /// Relay options that publish promptly in tests.
 pub fn fast_relay() -> RelayOptions {
