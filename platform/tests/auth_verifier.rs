@@ -287,6 +287,50 @@ async fn a_key_removed_from_the_jwks_stops_verifying_after_the_ttl() {
 }
 
 #[tokio::test]
+async fn a_remembered_token_stops_when_its_key_is_withdrawn() {
+    let retired = TestKey::ed25519("retired");
+    let current = TestKey::ed25519("current");
+    let source = CountingKeySource::new(jwks(&[&retired, &current]));
+    let mut config = config();
+    config.keys_ttl = Duration::ZERO;
+    config.min_refresh_interval = Duration::ZERO;
+    let verifier = verifier(config, source.clone());
+    let token = retired.sign(&claims());
+
+    verifier.verify(&token).await.unwrap();
+    verifier.verify(&token).await.unwrap();
+    source.inner.replace(jwks(&[&current]));
+
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err(),
+        AuthError::UnknownKey
+    );
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_checked_once_and_still_expires() {
+    let key = TestKey::ed25519("k1");
+    let source = CountingKeySource::new(jwks(&[&key]));
+    let mut config = config();
+    config.leeway = Duration::ZERO;
+    let verifier = verifier(config, source.clone());
+    let mut claims = claims();
+    claims.exp = now() + 1;
+    let token = key.sign(&claims);
+
+    for _ in 0..3 {
+        assert_eq!(verifier.verify(&token).await.unwrap().user_id, "user-42");
+    }
+    assert_eq!(source.fetches(), 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err(),
+        AuthError::Expired
+    );
+}
+
+#[tokio::test]
 async fn cached_keys_outlive_a_key_source_outage() {
     let key = TestKey::ed25519("k1");
     let source = CountingKeySource::new(jwks(&[&key]));

@@ -16,6 +16,9 @@ use runmesh_platform::service::{self, Service};
 use runmesh_platform::{db, events};
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "runmesh",

@@ -31,7 +31,7 @@ use runmesh_platform::testkit::TestIssuer;
 use runmesh_proto::runmesh::race::v1 as proto;
 use runmesh_proto::runmesh::race::v1::race_service_client::RaceServiceClient;
 use runmesh_svc_race::domain::IdempotencyKey;
-use runmesh_svc_race::gate::Admission;
+use runmesh_svc_race::gate::{Admission, AttemptLimit, Counted};
 use runmesh_svc_race::store::registration;
 use runmesh_svc_race::{RaceConfig, RaceModule};
 use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter};
@@ -40,6 +40,9 @@ use tokio_util::task::TaskTracker;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(about = "Flash-crowd benchmark of svc-race's Register")]
@@ -330,11 +333,16 @@ async fn flood(
     }
     start.wait().await;
     let began = Instant::now();
+    let (process_cpu_before, redis_cpu_before) = (process_cpu()?, redis_cpu(&args.redis).await?);
     let mut reports = Vec::with_capacity(args.clients);
     while let Some(report) = workers.join_next().await {
         reports.push(report?);
     }
     let elapsed = began.elapsed();
+    let process_cpu_used = process_cpu()?.saturating_sub(process_cpu_before);
+    let redis_cpu_used = redis_cpu(&args.redis)
+        .await?
+        .saturating_sub(redis_cpu_before);
 
     let mut latencies = histogram();
     let mut written = histogram();
@@ -378,6 +386,14 @@ async fn flood(
         ms(written.value_at_quantile(0.95)),
         ms(written.value_at_quantile(0.99)),
         ms(written.max())
+    );
+    let per_attempt = |cpu: Duration| cpu.as_secs_f64() * 1e6 / attempts.max(1) as f64;
+    println!(
+        "CPU per attempt:   {:.0} µs in this process (service and clients), {:.0} µs in Redis ({:.2} and {:.2} cores busy)",
+        per_attempt(process_cpu_used),
+        per_attempt(redis_cpu_used),
+        process_cpu_used.as_secs_f64() / elapsed.as_secs_f64(),
+        redis_cpu_used.as_secs_f64() / elapsed.as_secs_f64(),
     );
     println!("answers:");
     for (outcome, count) in &outcomes {
@@ -468,9 +484,13 @@ async fn ceiling(
     let key = IdempotencyKey::parse("ceiling")?;
     module
         .gate
-        .admit(&snapshot, category, "first-and-only", &key)
+        .admit(&snapshot, category, "first-and-only", &key, Counted::No)
         .await?;
     let remaining = Arc::new(AtomicI64::new(args.ceiling_calls));
+    let counted = Counted::Yes(AttemptLimit {
+        attempts: u64::MAX / 2,
+        window: Duration::from_secs(60),
+    });
     let began = Instant::now();
     let mut callers = tokio::task::JoinSet::new();
     for caller in 0..args.ceiling_concurrency {
@@ -485,7 +505,11 @@ async fn ceiling(
             while remaining.fetch_sub(1, Ordering::Relaxed) > 0 {
                 n += 1;
                 let user = format!("ceiling-{caller}-{n}");
-                match gate.admit(&snapshot, category, &user, &key).await? {
+                // Counted, as every attempt of the flood is.
+                match gate
+                    .admit(&snapshot, category, &user, &key, counted)
+                    .await?
+                {
                     Admission::SoldOut | Admission::Member(_) => {}
                     other => anyhow::bail!("the race should be sold out: {other:?}"),
                 }
@@ -502,6 +526,34 @@ async fn ceiling(
         args.ceiling_concurrency
     );
     Ok(rate)
+}
+
+/// CPU time this process used so far (user and system), from `/proc/self/stat`.
+fn process_cpu() -> anyhow::Result<Duration> {
+    // Linux reports these in USER_HZ ticks, 100 per second on every architecture it exports.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after_name = stat.rsplit_once(')').context("odd /proc/self/stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(Duration::from_secs_f64(ticks / TICKS_PER_SECOND))
+}
+
+/// CPU time the Redis server used so far (`INFO cpu`).
+async fn redis_cpu(redis_url: &str) -> anyhow::Result<Duration> {
+    use fred::prelude::{Builder, ClientLike, Config};
+    let client = Builder::from_config(Config::from_url(redis_url)?).build()?;
+    client.init().await?;
+    let info: String = client.info(Some(fred::types::InfoKind::Cpu)).await?;
+    client.quit().await?;
+    let seconds: f64 = info
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| *name == "used_cpu_sys" || *name == "used_cpu_user")
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .sum();
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 async fn delete_namespace(redis_url: &str, namespace: &str) -> anyhow::Result<()> {

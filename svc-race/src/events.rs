@@ -25,8 +25,20 @@ pub async fn enqueue<E: Message + Name>(
     race_id: Uuid,
     event: &E,
 ) -> Result<(), DbErr> {
-    let envelope = events::new_envelope(SOURCE, &race_id.to_string(), event);
-    events::enqueue(conn, &topic(), &envelope).await
+    events::enqueue(conn, &topic(), &envelope(race_id, event)).await
+}
+
+/// `event` about race `race_id` in its envelope, for [`enqueue_many`].
+pub fn envelope<E: Message + Name>(race_id: Uuid, event: &E) -> events::Envelope {
+    events::new_envelope(SOURCE, &race_id.to_string(), event)
+}
+
+/// Writes `envelopes` to the outbox in one statement, in `conn`'s transaction.
+pub async fn enqueue_many(
+    conn: &impl ConnectionTrait,
+    envelopes: &[events::Envelope],
+) -> Result<(), DbErr> {
+    events::enqueue_many(conn, &topic(), envelopes).await
 }
 
 /// `RegistrationOpened`, split so that each event names at most [`SUBSCRIBERS_PER_EVENT`]

@@ -45,6 +45,9 @@ const REBUILD_WAIT: Duration = Duration::from_secs(10);
 const REBUILD_POLL: Duration = Duration::from_millis(25);
 /// Values per script call when loading a rebuilt gate.
 const LOAD_CHUNK: usize = 1000;
+/// Pending reservations read at most when looking for in-flight waitlist writes (they are the
+/// registrations being written this moment, bounded by the write queue).
+const PENDING_SCAN: usize = 100_000;
 /// Gate keys expire this long after registration closes.
 const KEEP_AFTER_CLOSE: chrono::Duration = chrono::Duration::days(7);
 
@@ -164,6 +167,29 @@ pub enum Admission {
     Member(Member),
     SoldOut,
     Admitted(Reservation),
+    /// The runner used up the attempts of the current window; retry after this long.
+    RateLimited(Duration),
+}
+
+/// How many attempts one runner may make per window, counted by the gate as it admits (so the
+/// count costs no round trip of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimit {
+    pub attempts: u64,
+    pub window: Duration,
+}
+
+/// Whether this admission counts as one of the runner's attempts: the first admission of a
+/// call does; the retries of the same call (after a rebuild or a place the gate had wrong) don't.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Yes(AttemptLimit),
+    No,
+}
+
+/// The key of a runner's attempt counter (shared with the paths that answer before the gate).
+pub fn attempts_key(user_id: &str) -> String {
+    format!("register:{user_id}")
 }
 
 struct GateKeys {
@@ -251,19 +277,26 @@ impl Gate {
         }
     }
 
-    /// The one atomic step every attempt takes: duplicate check, then a confirmed place while
-    /// nobody waits, then a waitlist place, reserving what it hands out.
+    /// The one atomic step every attempt takes: the runner's attempt count, the duplicate check,
+    /// then a confirmed place while nobody waits, then a waitlist place, reserving what it hands
+    /// out.
     pub async fn admit(
         &self,
         race: &RaceSnapshot,
         category_id: Uuid,
         user_id: &str,
         key: &IdempotencyKey,
+        counted: Counted,
     ) -> Result<Admission, GateError> {
         let keys = GateKeys::new(race.id);
         let category = keys.category(category_id);
         let now = Utc::now();
         let registration_id = Uuid::now_v7();
+        let attempts = attempts_key(user_id);
+        let (limit, window) = match counted {
+            Counted::Yes(limit) => (limit.attempts, limit.window),
+            Counted::No => (0, Duration::ZERO),
+        };
         let reply = self
             .cache
             .run_script(
@@ -275,6 +308,7 @@ impl Gate {
                     &category.hash,
                     &category.free,
                     &category.wfree,
+                    &attempts,
                 ],
                 &[
                     user_id.to_owned(),
@@ -283,12 +317,18 @@ impl Gate {
                     category_id.to_string(),
                     now.timestamp_millis().to_string(),
                     ttl_ms(race, now),
+                    limit.to_string(),
+                    window.as_millis().max(1).to_string(),
                 ],
             )
             .await?;
         let parts = texts(&reply).ok_or_else(|| reply_error(&reply))?;
         match parts.iter().map(String::as_str).collect::<Vec<_>>()[..] {
             ["NOT_READY"] => Ok(Admission::NotReady),
+            ["LIMITED", retry_after_ms] => retry_after_ms
+                .parse::<u64>()
+                .map(|ms| Admission::RateLimited(Duration::from_millis(ms)))
+                .map_err(|_| reply_error(&reply)),
             ["NO_CATEGORY"] => Ok(Admission::UnknownCategory),
             ["SOLD_OUT"] => Ok(Admission::SoldOut),
             ["MEMBER", value] => Member::parse(value)
@@ -468,6 +508,25 @@ impl Gate {
             .collect())
     }
 
+    /// The waitlist order of the earliest runner of `category_id` whose waitlisted registration
+    /// is still being written, if any: nobody behind them may be promoted before it is written.
+    pub async fn earliest_waitlist_in_flight(
+        &self,
+        race_id: Uuid,
+        category_id: Uuid,
+    ) -> Result<Option<i64>, GateError> {
+        let keys = GateKeys::new(race_id);
+        let pending = self.cache.ztop(&keys.pending, 0, PENDING_SCAN).await?;
+        Ok(pending
+            .iter()
+            .filter_map(|(entry, _)| Reservation::parse_entry(race_id, entry))
+            .filter(|reservation| {
+                reservation.kind == PlaceKind::Waitlist && reservation.category_id == category_id
+            })
+            .map(|reservation| reservation.waitlist_seq)
+            .min())
+    }
+
     pub async fn is_ready(&self, race_id: Uuid) -> Result<bool, GateError> {
         Ok(self
             .cache
@@ -576,7 +635,15 @@ impl Gate {
             let rows = registrations.iter().filter(|row| row.1 == category.id);
             let places: BTreeSet<i32> = rows.clone().filter_map(|row| row.3).collect();
             let waitlist_places: BTreeSet<i32> = rows.clone().filter_map(|row| row.4).collect();
-            let waitlist_seq = rows.filter_map(|row| row.5).max().unwrap_or(0);
+            // Waitlist order continues from the clock (in microseconds) rather than from the
+            // database's highest: a writer admitted by the gate before it lost its data may
+            // still be writing a waitlisted registration that this build cannot see, and
+            // everyone admitted from now on asked after that runner.
+            let waitlist_seq = rows
+                .filter_map(|row| row.5)
+                .max()
+                .unwrap_or(0)
+                .max(Utc::now().timestamp_micros());
             let next = places.last().map_or(1, |last| last + 1);
             let wnext = waitlist_places.last().map_or(1, |last| last + 1);
             let category_keys = keys.category(category.id);
@@ -719,8 +786,11 @@ end
     };
 }
 
-/// KEYS: ready, members, pending, category, free, wfree.
-/// ARGV: user, member value, registration id, category id, now (ms), ttl (ms).
+/// KEYS: ready, members, pending, category, free, wfree, attempts.
+/// ARGV: user, member value, registration id, category id, now (ms), ttl (ms), attempt limit
+/// (0: not counted), attempt window (ms).
+/// Waitlist orders are microsecond-sized integers: they are formatted with `%.0f`, as Lua's
+/// default number formatting would round them.
 static ADMIT: LazyLock<AtomicScript> = LazyLock::new(|| {
     AtomicScript::new(
         "race_gate_admit",
@@ -728,16 +798,26 @@ static ADMIT: LazyLock<AtomicScript> = LazyLock::new(|| {
             take_place_lua!(),
             r#"
 if not redis.call('GET', KEYS[1]) then return {'NOT_READY'} end
-local member = redis.call('HGET', KEYS[2], ARGV[1])
-if member then return {'MEMBER', member} end
 local category = redis.call('HMGET', KEYS[4], 'capacity', 'wcap', 'next', 'wnext')
 local capacity = tonumber(category[1])
 if not capacity then return {'NO_CATEGORY'} end
+local limit = tonumber(ARGV[7])
+if limit > 0 then
+  local count = redis.call('INCR', KEYS[7])
+  local ttl = redis.call('PTTL', KEYS[7])
+  if count == 1 or ttl < 0 then
+    redis.call('PEXPIRE', KEYS[7], ARGV[8])
+    ttl = tonumber(ARGV[8])
+  end
+  if count > limit then return {'LIMITED', ttl} end
+end
+local member = redis.call('HGET', KEYS[2], ARGV[1])
+if member then return {'MEMBER', member} end
 local waitlist_capacity = tonumber(category[2]) or 0
 local next = tonumber(category[3]) or 1
 local wnext = tonumber(category[4]) or 1
 local waiting = wnext - 1 - redis.call('ZCARD', KEYS[6])
-local kind, place, seq = nil, nil, 0
+local kind, place, seq = nil, nil, '0'
 if waiting == 0 then
   place = take_place(KEYS[5], KEYS[4], 'next', next, capacity)
   if place then kind = 'C' end
@@ -746,7 +826,7 @@ if not kind then
   place = take_place(KEYS[6], KEYS[4], 'wnext', wnext, waitlist_capacity)
   if place then
     kind = 'W'
-    seq = redis.call('HINCRBY', KEYS[4], 'wseq', 1)
+    seq = string.format('%.0f', redis.call('HINCRBY', KEYS[4], 'wseq', 1))
   end
 end
 if not kind then return {'SOLD_OUT'} end
@@ -761,18 +841,33 @@ return {'ADMITTED', entry}
         |state, keys, args| {
             let (ready, members, pending) = (key(keys, 0)?, key(keys, 1)?, key(keys, 2)?);
             let (category, free, wfree) = (key(keys, 3)?, key(keys, 4)?, key(keys, 5)?);
+            let attempts = key(keys, 6)?;
             let (user, member_value, registration_id) =
                 (arg(args, 0)?, arg(args, 1)?, arg(args, 2)?);
             let (category_id, now_ms, ttl) = (arg(args, 3)?, arg(args, 4)?, int(arg(args, 5)?)?);
+            let (limit, window_ms) = (int(arg(args, 6)?)?, int(arg(args, 7)?)?);
             if !state.exists(ready) {
                 return Ok(reply(&["NOT_READY"]));
-            }
-            if let Some(member) = state.hget(members, user)? {
-                return Ok(reply(&["MEMBER", &member]));
             }
             let Some(capacity) = hget_int(state, category, "capacity")? else {
                 return Ok(reply(&["NO_CATEGORY"]));
             };
+            if limit > 0 {
+                let count = state.incr_by(attempts, 1)?;
+                let ttl = match state.pttl(attempts) {
+                    Some(ttl) if count > 1 => ttl,
+                    _ => {
+                        state.pexpire(attempts, window_ms);
+                        window_ms
+                    }
+                };
+                if count > limit {
+                    return Ok(reply(&["LIMITED", &ttl.to_string()]));
+                }
+            }
+            if let Some(member) = state.hget(members, user)? {
+                return Ok(reply(&["MEMBER", &member]));
+            }
             let waitlist_capacity = hget_int(state, category, "wcap")?.unwrap_or(0);
             let next = hget_int(state, category, "next")?.unwrap_or(1);
             let wnext = hget_int(state, category, "wnext")?.unwrap_or(1);

@@ -9,8 +9,8 @@
 //! early) the attempt is corrected and retried. A maintenance loop settles the reservations of
 //! writers that died and hands free places to the head of the waitlist.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,11 +20,14 @@ use runmesh_platform::cache::SharedCache;
 use runmesh_platform::db::begin_write;
 use runmesh_platform::events::EventBus;
 use runmesh_proto::runmesh::race::v1 as proto;
+use sea_orm::TryInsertResult;
 use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -33,7 +36,9 @@ use crate::config::RaceConfig;
 use crate::domain::{IdempotencyKey, PageToken, RaceStatus, RegistrationState, RegistrationStatus};
 use crate::error::Error;
 use crate::events;
-use crate::gate::{Admission, Gate, Member, PlaceKind, Reservation};
+use crate::gate::{
+    Admission, AttemptLimit, Counted, Gate, Member, PlaceKind, Reservation, attempts_key,
+};
 use crate::store::{self, race, registration};
 use crate::wire;
 
@@ -72,15 +77,47 @@ struct Promotion {
     freed_waitlist_place: Option<i32>,
 }
 
+/// What giving a free confirmed place to the head of the waitlist came to.
+enum HeadPromotion {
+    Promoted(Promotion),
+    /// Nobody waits in the database.
+    NobodyWaits,
+    /// The first runner in line is still being written: the place waits for them.
+    HeadInFlight,
+}
+
+/// Registrations written in one transaction at most.
+const MAX_WRITE_BATCH: usize = 256;
+
+/// What the database said about one registration of a grouped write.
+enum Inserted {
+    /// Written, with its waitlist position when it waits.
+    Row(Option<u32>),
+    /// A unique index holds another registration of the runner, or the reserved place.
+    Conflict,
+}
+
+/// A registration waiting for its turn to be written, and whom to tell.
+struct QueuedWrite {
+    row: registration::Model,
+    written: oneshot::Sender<Result<Inserted, String>>,
+}
+
+fn abandoned() -> DbErr {
+    DbErr::Custom("the write of this registration was abandoned".to_owned())
+}
+
 pub struct Registrar {
     db: DatabaseConnection,
     cache: SharedCache,
     bus: Option<EventBus>,
     catalog: Arc<Catalog>,
     gate: Arc<Gate>,
-    /// Bounds the registrations written at once, so a flood of admitted runners queues here
-    /// rather than exhausting the connection pool.
+    /// Bounds the transactions writing registrations at once, so a flood of admitted runners
+    /// queues here rather than exhausting the connection pool.
     writes: tokio::sync::Semaphore,
+    /// Registrations waiting to be written, oldest first.
+    queue: parking_lot::Mutex<VecDeque<QueuedWrite>>,
     config: RaceConfig,
 }
 
@@ -97,6 +134,7 @@ impl Registrar {
             writes: tokio::sync::Semaphore::new(
                 usize::try_from(config.write_concurrency).unwrap_or(usize::MAX),
             ),
+            queue: parking_lot::Mutex::new(VecDeque::new()),
             db,
             cache,
             bus,
@@ -122,50 +160,37 @@ impl Registrar {
         if !caller.has_role(Role::Runner) {
             return Err(Error::RoleRequired(Role::Runner));
         }
-        let decision = self
-            .cache
-            .rate_limit(
-                &format!("register:{}", caller.user_id),
-                self.config.register_attempts,
-                self.config.register_window,
-            )
-            .await?;
-        if !decision.allowed {
-            return Err(Error::TooManyAttempts {
-                retry_after: decision.retry_after,
-            });
-        }
-        let race = self.catalog.published_snapshot(race_id).await?;
+        let limit = AttemptLimit {
+            attempts: self.config.register_attempts,
+            window: self.config.register_window,
+        };
+        // Attempts answered before the gate (unknown race or category, registration not open)
+        // count like any other, in one round trip of their own; the gate counts the rest.
+        let race = match self.open_race(race_id, category_id).await {
+            Ok(race) => race,
+            Err(refusal) => return Err(self.count_refused_attempt(caller, limit, refusal).await),
+        };
         let category = *race
             .category(category_id)
             .ok_or_else(|| Error::CategoryNotFound(category_id.to_string()))?;
-        let window = race.window;
-        match window.state_at(Utc::now()) {
-            RegistrationState::Upcoming => {
-                return Err(Error::RegistrationNotOpen {
-                    opens_at: window.opens_at,
-                    closes_at: window.closes_at,
-                });
-            }
-            RegistrationState::Closed => {
-                return Err(Error::RegistrationClosed {
-                    opens_at: window.opens_at,
-                    closes_at: window.closes_at,
-                });
-            }
-            RegistrationState::Open => {}
-        }
 
+        let mut counted = Counted::Yes(limit);
         for _ in 0..MAX_ADMISSIONS {
-            match self
+            let admission = self
                 .gate
-                .admit(&race, category_id, &caller.user_id, &key)
-                .await?
-            {
+                .admit(&race, category_id, &caller.user_id, &key, counted)
+                .await?;
+            if !matches!(admission, Admission::NotReady | Admission::UnknownCategory) {
+                counted = Counted::No;
+            }
+            match admission {
                 Admission::NotReady => self.gate.ensure_ready(&race).await?,
                 Admission::UnknownCategory => {
                     self.gate.invalidate(race.id).await?;
                     self.gate.ensure_ready(&race).await?;
+                }
+                Admission::RateLimited(retry_after) => {
+                    return Err(Error::TooManyAttempts { retry_after });
                 }
                 Admission::Member(member) => {
                     return match member.answer {
@@ -196,6 +221,51 @@ impl Registrar {
             }
         }
         Err(Error::Busy)
+    }
+
+    /// The published race, when `category_id` is one of its categories and registration is open.
+    async fn open_race(
+        &self,
+        race_id: Uuid,
+        category_id: Uuid,
+    ) -> Result<Arc<RaceSnapshot>, Error> {
+        let race = self.catalog.published_snapshot(race_id).await?;
+        if race.category(category_id).is_none() {
+            return Err(Error::CategoryNotFound(category_id.to_string()));
+        }
+        let window = race.window;
+        match window.state_at(Utc::now()) {
+            RegistrationState::Upcoming => Err(Error::RegistrationNotOpen {
+                opens_at: window.opens_at,
+                closes_at: window.closes_at,
+            }),
+            RegistrationState::Closed => Err(Error::RegistrationClosed {
+                opens_at: window.opens_at,
+                closes_at: window.closes_at,
+            }),
+            RegistrationState::Open => Ok(race),
+        }
+    }
+
+    /// Counts an attempt refused before the gate; `refusal`, or `TOO_MANY_ATTEMPTS` when the
+    /// runner is over the limit.
+    async fn count_refused_attempt(
+        &self,
+        caller: &Caller,
+        limit: AttemptLimit,
+        refusal: Error,
+    ) -> Error {
+        match self
+            .cache
+            .rate_limit(&attempts_key(&caller.user_id), limit.attempts, limit.window)
+            .await
+        {
+            Ok(decision) if !decision.allowed => Error::TooManyAttempts {
+                retry_after: decision.retry_after,
+            },
+            Ok(_) => refusal,
+            Err(error) => error.into(),
+        }
     }
 
     /// Writes an admitted attempt's registration and event, then settles its reservation.
@@ -241,7 +311,7 @@ impl Registrar {
         }
 
         match self.insert(&row).await {
-            Ok(waitlist_position) => {
+            Ok(Inserted::Row(waitlist_position)) => {
                 self.wake_relays();
                 let view = RegistrationView {
                     row,
@@ -254,9 +324,16 @@ impl Registrar {
                 {
                     tracing::warn!(race_id = %race.id, %error, "could not settle a reservation; maintenance will");
                 }
+                if reservation.kind == PlaceKind::Waitlist {
+                    // A place freed while this runner's registration was being written waited
+                    // for it (nobody behind may pass): hand it over now.
+                    if let Err(error) = self.promote_waiting(race, category).await {
+                        tracing::warn!(race_id = %race.id, %error, "could not promote the waitlist; maintenance will");
+                    }
+                }
                 Ok(Written::New(view))
             }
-            Err(err) if store::is_unique_violation(&err) => {
+            Ok(Inserted::Conflict) => {
                 let existing = registration::Entity::find()
                     .filter(registration::Column::RaceId.eq(race.id))
                     .filter(registration::Column::UserId.eq(reservation.user_id.as_str()))
@@ -300,49 +377,66 @@ impl Registrar {
                 }
             }
             Err(err) => {
-                if let Err(error) = self.release(race, category, &reservation).await {
-                    tracing::warn!(race_id = %race.id, %error, "could not release a reservation; maintenance will");
+                // The commit may have happened all the same (the connection dropped on its
+                // answer): only a row known to be absent gives its place back. When even that
+                // cannot be read, the reservation stays pending and maintenance settles it
+                // against the database.
+                match registration::Entity::find_by_id(row.id).one(&self.db).await {
+                    Ok(Some(_)) => {
+                        tracing::warn!(race_id = %race.id, registration_id = %row.id, error = %err, "a registration's write reported an error but committed");
+                    }
+                    Ok(None) => {
+                        if let Err(error) = self.release(race, category, &reservation).await {
+                            tracing::warn!(race_id = %race.id, %error, "could not release a reservation; maintenance will");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(race_id = %race.id, %error, "cannot tell whether a registration was written; maintenance will settle it");
+                    }
                 }
                 Err(err.into())
             }
         }
     }
 
-    /// Inserts the registration and its event in one transaction; the waitlist position when
-    /// it waits.
-    async fn insert(&self, row: &registration::Model) -> Result<Option<u32>, DbErr> {
-        let _permit = self
+    /// Inserts the registration and its event. Admitted runners queue here and whoever holds
+    /// one of the `write_concurrency` permits writes the queue's head, up to
+    /// [`MAX_WRITE_BATCH`] registrations in one transaction: when a crowd is admitted at once,
+    /// its registrations share transactions (and commits) instead of each waiting for one.
+    async fn insert(&self, row: &registration::Model) -> Result<Inserted, DbErr> {
+        let (written, mut outcome) = oneshot::channel();
+        self.queue.lock().push_back(QueuedWrite {
+            row: row.clone(),
+            written,
+        });
+        let permit = self
             .writes
             .acquire()
             .await
             .map_err(|closed| DbErr::Custom(closed.to_string()))?;
-        let txn = begin_write(&self.db).await?;
-        registration::Entity::insert(row.clone().into_active_model())
-            .exec_without_returning(&txn)
-            .await?;
-        let waitlist_position = if row.waitlist_seq.is_some() {
-            Some(waitlist_position(&txn, row).await?)
-        } else {
-            None
-        };
-        let registration = Some(wire::registration_message(row, waitlist_position));
-        if waitlist_position.is_some() {
-            events::enqueue(
-                &txn,
-                row.race_id,
-                &proto::RegistrationWaitlisted { registration },
-            )
-            .await?;
-        } else {
-            events::enqueue(
-                &txn,
-                row.race_id,
-                &proto::RegistrationConfirmed { registration },
-            )
-            .await?;
+        // Write batches until this row's is done: each pass writes the rows queued ahead of it
+        // (or with it), so this ends; another writer may have taken this row already.
+        loop {
+            match outcome.try_recv() {
+                Ok(result) => return result.map_err(DbErr::Custom),
+                Err(oneshot::error::TryRecvError::Closed) => return Err(abandoned()),
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            let batch: Vec<QueuedWrite> = {
+                let mut queue = self.queue.lock();
+                let taken = queue.len().min(MAX_WRITE_BATCH);
+                queue.drain(..taken).collect()
+            };
+            if batch.is_empty() {
+                break;
+            }
+            write_batch(&self.db, batch).await;
         }
-        txn.commit().await?;
-        Ok(waitlist_position)
+        drop(permit);
+        match outcome.await {
+            Ok(result) => result.map_err(DbErr::Custom),
+            Err(_) => Err(abandoned()),
+        }
     }
 
     /// Gives a reservation's place back; a confirmed place goes to the waitlist first.
@@ -448,6 +542,17 @@ impl Registrar {
                 .category(row.category_id)
                 .ok_or_else(|| Error::CategoryNotFound(row.category_id.to_string()))?;
 
+            let freed_place = row.place.and_then(|place| u32::try_from(place).ok());
+            // Read before the transaction: a runner in line whose registration is still being
+            // written is ahead of everyone the transaction can see.
+            let earliest_in_flight = match freed_place {
+                Some(_) => {
+                    self.gate
+                        .earliest_waitlist_in_flight(race.id, category.id)
+                        .await?
+                }
+                None => None,
+            };
             let now = wire::now();
             let txn = begin_write(&self.db).await?;
             let cancelled = registration::Entity::update_many()
@@ -488,9 +593,13 @@ impl Registrar {
                 previous_status: wire::registration_status(status).into(),
             };
             events::enqueue(&txn, row.race_id, &event).await?;
-            let freed_place = row.place.and_then(|place| u32::try_from(place).ok());
             let promotion = match freed_place {
-                Some(place) => promote_head(&txn, &race, category, place).await?,
+                Some(place) => {
+                    match promote_head(&txn, &race, category, place, earliest_in_flight).await? {
+                        HeadPromotion::Promoted(promotion) => Some(promotion),
+                        HeadPromotion::NobodyWaits | HeadPromotion::HeadInFlight => None,
+                    }
+                }
                 None => None,
             };
             txn.commit().await?;
@@ -549,9 +658,22 @@ impl Registrar {
     ) -> Result<u32, Error> {
         let mut promoted = 0;
         while let Some(place) = self.gate.claim_for_promotion(race, category.id).await? {
+            let earliest_in_flight = match self
+                .gate
+                .earliest_waitlist_in_flight(race.id, category.id)
+                .await
+            {
+                Ok(earliest) => earliest,
+                Err(error) => {
+                    self.gate
+                        .place_freed(race, category.id, PlaceKind::Confirmed, place)
+                        .await?;
+                    return Err(error.into());
+                }
+            };
             let txn = begin_write(&self.db).await?;
-            match promote_head(&txn, race, category, place).await {
-                Ok(Some(promotion)) => {
+            match promote_head(&txn, race, category, place, earliest_in_flight).await {
+                Ok(HeadPromotion::Promoted(promotion)) => {
                     txn.commit().await?;
                     self.wake_relays();
                     promoted += 1;
@@ -559,7 +681,9 @@ impl Registrar {
                         self.waitlist_place_freed(race, category.id, freed).await?;
                     }
                 }
-                Ok(None) => {
+                // The place waits: for the head of the line to be written (its writer
+                // promotes it then), or for somebody to wait.
+                Ok(HeadPromotion::NobodyWaits | HeadPromotion::HeadInFlight) => {
                     drop(txn);
                     self.gate
                         .place_freed(race, category.id, PlaceKind::Confirmed, place)
@@ -756,6 +880,69 @@ impl Registrar {
     }
 }
 
+/// Writes `batch` in one transaction and tells each queued writer how its row fared.
+async fn write_batch(db: &DatabaseConnection, batch: Vec<QueuedWrite>) {
+    let rows: Vec<registration::Model> = batch.iter().map(|queued| queued.row.clone()).collect();
+    match insert_batch(db, &rows).await {
+        Ok(outcomes) => {
+            for (queued, outcome) in batch.into_iter().zip(outcomes) {
+                // A writer that is gone (its runtime shut down) needs no answer.
+                queued.written.send(Ok(outcome)).ok();
+            }
+        }
+        Err(err) => {
+            let message = err.to_string();
+            for queued in batch {
+                queued.written.send(Err(message.clone())).ok();
+            }
+        }
+    }
+}
+
+/// Inserts `rows` and the event of each one written, in one transaction. A row that would break
+/// a unique index (the runner's, a place's, a bib's) is skipped, not an error, so one runner's
+/// conflict does not undo the others' registrations.
+async fn insert_batch(
+    db: &DatabaseConnection,
+    rows: &[registration::Model],
+) -> Result<Vec<Inserted>, DbErr> {
+    let txn = begin_write(db).await?;
+    let inserted: HashSet<Uuid> = match registration::Entity::insert_many(
+        rows.iter().cloned().map(IntoActiveModel::into_active_model),
+    )
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .try_insert()
+    .exec_with_returning_keys(&txn)
+    .await?
+    {
+        TryInsertResult::Inserted(ids) => ids.into_iter().collect(),
+        TryInsertResult::Conflicted | TryInsertResult::Empty => HashSet::new(),
+    };
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut envelopes = Vec::with_capacity(inserted.len());
+    for row in rows {
+        if !inserted.contains(&row.id) {
+            outcomes.push(Inserted::Conflict);
+            continue;
+        }
+        let waitlist_position = match row.waitlist_seq {
+            Some(_) => Some(waitlist_position(&txn, row).await?),
+            None => None,
+        };
+        let registration = Some(wire::registration_message(row, waitlist_position));
+        envelopes.push(match waitlist_position {
+            Some(_) => {
+                events::envelope(row.race_id, &proto::RegistrationWaitlisted { registration })
+            }
+            None => events::envelope(row.race_id, &proto::RegistrationConfirmed { registration }),
+        });
+        outcomes.push(Inserted::Row(waitlist_position));
+    }
+    events::enqueue_many(&txn, &envelopes).await?;
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
 /// 1 + how many runners of the category wait ahead of `row`.
 async fn waitlist_position(
     conn: &impl ConnectionTrait,
@@ -785,13 +972,15 @@ async fn waitlist_line(db: &DatabaseConnection, category_id: Uuid) -> Result<Vec
 }
 
 /// Gives confirmed place `place` to the first runner on the category's waitlist, with its event,
-/// in `txn`. `None` when nobody waits.
+/// in `txn` — unless a runner ahead of them in line (`earliest_in_flight`, the lowest waitlist
+/// order whose registration is still being written) is not in the database yet.
 async fn promote_head(
     txn: &impl ConnectionTrait,
     race: &RaceSnapshot,
     category: CategorySnapshot,
     place: u32,
-) -> Result<Option<Promotion>, DbErr> {
+    earliest_in_flight: Option<i64>,
+) -> Result<HeadPromotion, DbErr> {
     let bib = i32::try_from(category.bib(place)).ok();
     let place_value = i32::try_from(place).ok();
     // A concurrent promotion may take the head first; then the next one is tried.
@@ -803,8 +992,16 @@ async fn promote_head(
             .one(txn)
             .await?
         else {
-            return Ok(None);
+            return Ok(match earliest_in_flight {
+                Some(_) => HeadPromotion::HeadInFlight,
+                None => HeadPromotion::NobodyWaits,
+            });
         };
+        if let Some(earliest) = earliest_in_flight
+            && head.waitlist_seq.is_none_or(|seq| seq > earliest)
+        {
+            return Ok(HeadPromotion::HeadInFlight);
+        }
         let now = wire::now();
         let promoted = registration::Entity::update_many()
             .col_expr(
@@ -836,9 +1033,9 @@ async fn promote_head(
             registration: Some(wire::registration_message(&row, None)),
         };
         events::enqueue(txn, race.id, &event).await?;
-        return Ok(Some(Promotion {
+        return Ok(HeadPromotion::Promoted(Promotion {
             freed_waitlist_place: head.waitlist_place,
         }));
     }
-    Ok(None)
+    Ok(HeadPromotion::NobodyWaits)
 }

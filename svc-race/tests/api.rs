@@ -1178,7 +1178,13 @@ async fn reservations_of_crashed_writers_are_released(backend: Backend) {
     let admitted = harness
         .module
         .gate
-        .admit(&snapshot, category_id, "crashed-runner", &key)
+        .admit(
+            &snapshot,
+            category_id,
+            "crashed-runner",
+            &key,
+            runmesh_svc_race::gate::Counted::No,
+        )
         .await
         .unwrap();
     assert!(matches!(

@@ -87,10 +87,21 @@ impl VerifierConfig {
     }
 }
 
+/// Verified tokens remembered at most, and for how long at most (a token also leaves when it
+/// expires, or when the keys change).
+const VERIFIED_TOKENS: u64 = 65_536;
+const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(300);
+
 /// Verifies access tokens locally against the issuer's JWKS, which it caches: fetched on first
 /// use, again when older than `keys_ttl`, and when a token names an unknown `kid` (a key
 /// rotation) but never more often than `min_refresh_interval`. When a fetch fails, the keys
 /// already held stay in use.
+///
+/// A client sends the same token with every call until it expires, and checking an Ed25519
+/// signature costs tens of microseconds, so tokens that verified are remembered (by their exact
+/// text) with their expiry: a repeat is checked against the clock only. A remembered token
+/// counts only while the keys it was checked against are fresh and no fetch replaced them, so a
+/// key withdrawn from the JWKS stops its tokens as soon as the verifier would learn of it.
 pub struct TokenVerifier {
     config: VerifierConfig,
     source: Arc<dyn KeySource>,
@@ -98,11 +109,23 @@ pub struct TokenVerifier {
     cache: RwLock<KeyCache>,
     /// Held while fetching, so concurrent calls wait for one fetch instead of each starting one.
     refresh: tokio::sync::Mutex<()>,
+    verified: moka::sync::Cache<Arc<str>, Arc<VerifiedToken>>,
+}
+
+/// A token that passed every check, and the window in which it stays valid.
+struct VerifiedToken {
+    caller: Caller,
+    not_before: u64,
+    expires_at: u64,
+    /// The key set it was verified against ([`KeyCache::generation`]).
+    key_generation: u64,
 }
 
 #[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, VerificationKey>,
+    /// Bumped with every fetch.
+    generation: u64,
     fetched_at: Option<Instant>,
     last_attempt: Option<Instant>,
 }
@@ -147,6 +170,10 @@ impl TokenVerifier {
             validations,
             cache: RwLock::new(KeyCache::default()),
             refresh: tokio::sync::Mutex::new(()),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS)
+                .time_to_live(VERIFIED_TOKEN_TTL)
+                .build(),
         })
     }
 
@@ -156,6 +183,36 @@ impl TokenVerifier {
 
     /// Checks signature, algorithm, `iss`, `aud`, `exp`, `nbf` and the presence of every claim.
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        if let Some(verified) = self.verified.get(token) {
+            if self.fresh_key_generation() == Some(verified.key_generation) {
+                let now = jsonwebtoken::get_current_timestamp();
+                let leeway = self.config.leeway.as_secs();
+                if verified.expires_at.saturating_add(leeway) < now {
+                    return Err(AuthError::Expired);
+                }
+                if verified.not_before > now.saturating_add(leeway) {
+                    return Err(AuthError::NotYetValid);
+                }
+                return Ok(verified.caller.clone());
+            }
+            self.verified.invalidate(token);
+        }
+        let key_generation = self.cache.read().generation;
+        let (caller, not_before, expires_at) = self.verify_signed(token).await?;
+        self.verified.insert(
+            Arc::from(token),
+            Arc::new(VerifiedToken {
+                caller: caller.clone(),
+                not_before,
+                expires_at,
+                key_generation,
+            }),
+        );
+        Ok(caller)
+    }
+
+    /// The full check of a token not seen before: the caller, `nbf` and `exp`.
+    async fn verify_signed(&self, token: &str) -> Result<(Caller, u64, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.crit.as_ref().is_some_and(|crit| !crit.is_empty()) {
             return Err(AuthError::UnsupportedCriticalHeader);
@@ -185,7 +242,8 @@ impl TokenVerifier {
                 return Err(AuthError::MissingClaim(name.to_string()));
             }
         }
-        Ok(Caller::from(claims))
+        let (not_before, expires_at) = (claims.nbf, claims.exp);
+        Ok((Caller::from(claims), not_before, expires_at))
     }
 
     /// Fetches the JWKS now, e.g. at start so the first call does not wait for it.
@@ -225,6 +283,15 @@ impl TokenVerifier {
         }
     }
 
+    /// The generation of the keys held, while they are fresh: a remembered token counts only
+    /// while the keys it was checked against are still the current, fresh ones.
+    fn fresh_key_generation(&self) -> Option<u64> {
+        let cache = self.cache.read();
+        cache
+            .is_fresh(Instant::now(), self.config.keys_ttl)
+            .then_some(cache.generation)
+    }
+
     fn fresh_key(&self, kid: &str) -> Option<VerificationKey> {
         let cache = self.cache.read();
         if cache.is_fresh(Instant::now(), self.config.keys_ttl) {
@@ -259,6 +326,7 @@ impl TokenVerifier {
         }
         let mut cache = self.cache.write();
         cache.keys = keys;
+        cache.generation += 1;
         cache.fetched_at = Some(Instant::now());
         Ok(())
     }

@@ -57,7 +57,7 @@ use tokio_util::sync::CancellationToken;
 pub use consumer::EventHandler;
 pub use envelope::{EnvelopeExt, new_envelope, topic};
 pub use kafka::{EVENT_ID_HEADER, EVENT_TYPE_HEADER, KafkaOptions, TRACEPARENT_HEADER};
-pub use outbox::{enqueue, pending};
+pub use outbox::{enqueue, enqueue_many, pending};
 pub use relay::RelayOptions;
 pub use runmesh_proto::runmesh::events::v1::Envelope;
 

@@ -50,6 +50,32 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Writes `envelopes` to the outbox for `topic` in one statement, in order, in whatever
+/// transaction `conn` is (see [`enqueue`]).
+pub async fn enqueue_many(
+    conn: &impl ConnectionTrait,
+    topic: &str,
+    envelopes: &[Envelope],
+) -> Result<(), DbErr> {
+    if envelopes.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let rows = envelopes.iter().map(|envelope| ActiveModel {
+        sequence: NotSet,
+        event_id: Set(envelope.id.clone()),
+        event_type: Set(envelope.r#type.clone()),
+        topic: Set(topic.to_owned()),
+        key: Set(envelope.aggregate_id.clone()),
+        envelope: Set(envelope.encode_to_vec()),
+        created_at: Set(now),
+    });
+    Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
 /// How many events wait in the outbox (for operators and tests).
 pub async fn pending(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {
     Entity::find().count(conn).await
