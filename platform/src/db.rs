@@ -73,6 +73,32 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
+/// Opens pool connections until `count` are open (idle or in use), so a burst of work that is
+/// about to start (a race opening registration) does not wait for connects, each a server
+/// process start on PostgreSQL. Connections the pool already holds are reused; idle ones close
+/// again after the pool's idle timeout.
+pub async fn warm_pool(db: &DatabaseConnection, count: u32) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => fill_pool(db.get_postgres_connection_pool(), count).await,
+        sea_orm::DbBackend::Sqlite => fill_pool(db.get_sqlite_connection_pool(), count).await,
+        _ => Ok(()),
+    }
+}
+
+async fn fill_pool<D: sea_orm::sqlx::Database>(
+    pool: &sea_orm::sqlx::Pool<D>,
+    count: u32,
+) -> Result<(), DbErr> {
+    let count = count.min(pool.options().get_max_connections());
+    if pool.size() < count {
+        let held = futures::future::try_join_all((0..count).map(|_| pool.acquire()))
+            .await
+            .map_err(|error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(error.into())))?;
+        drop(held);
+    }
+    Ok(())
+}
+
 /// A readiness probe: the database answers a trivial query within the timeout.
 pub fn probe(db: DatabaseConnection) -> Arc<dyn crate::health::Probe> {
     Arc::new(DatabaseProbe { db })

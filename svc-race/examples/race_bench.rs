@@ -89,6 +89,9 @@ struct ClientReport {
     registered: Option<(String, Duration)>,
 }
 
+/// How long after the flood's race is published its registration opens.
+const OPENS_IN: chrono::Duration = chrono::Duration::seconds(4);
+
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
 }
@@ -122,10 +125,11 @@ async fn run(args: &Args, database_name: &str) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
     let bus = EventBus::in_process();
     tasks.spawn(bus.spawn_relay("race", db.clone(), shutdown.clone()));
+    // The service's settings from `RUNMESH_RACE_*`, as `runmesh serve race` reads them.
     let config = RaceConfig {
         // The benchmark measures the gate, not the per-runner rate limit (which still runs).
         register_attempts: u64::MAX / 2,
-        ..RaceConfig::default()
+        ..RaceConfig::from_env()?
     };
     let module = RaceModule::assemble(db.clone(), cache, Some(bus), config, &tasks, &shutdown);
     module.spawn_background(&tasks, &shutdown);
@@ -148,7 +152,9 @@ async fn run(args: &Args, database_name: &str) -> anyhow::Result<()> {
     let addr = server.local_addr();
     let serving = tokio::spawn(server.serve(shutdown.clone()));
 
-    let race = open_race(addr, &issuer, args.capacity, args.waitlist).await?;
+    // As at a real opening, the race is published ahead and the crowd arrives when registration
+    // opens (the service warms its database pool and builds the gate meanwhile).
+    let race = open_race(addr, &issuer, args.capacity, args.waitlist, OPENS_IN).await?;
     let load = match args.rate {
         0 => "closed loop".to_owned(),
         rate => format!("offered {rate} attempts/s"),
@@ -184,6 +190,7 @@ async fn open_race(
     issuer: &TestIssuer,
     capacity: u32,
     waitlist: u32,
+    opens_in: chrono::Duration,
 ) -> anyhow::Result<proto::Race> {
     let now = chrono::Utc::now();
     let at = |offset: chrono::Duration| {
@@ -197,7 +204,7 @@ async fn open_race(
         name: "Bench Marathon".to_owned(),
         region: "Seoul".to_owned(),
         starts_at: at(chrono::Duration::days(30)),
-        registration_opens_at: at(chrono::Duration::seconds(-1)),
+        registration_opens_at: at(opens_in),
         registration_closes_at: at(chrono::Duration::hours(1)),
         categories: vec![proto::Category {
             name: "Full".to_owned(),
@@ -330,6 +337,14 @@ async fn flood(
             }
             report
         });
+    }
+    let opens_at = race
+        .registration_opens_at
+        .as_ref()
+        .and_then(|at| chrono::DateTime::from_timestamp(at.seconds, 0))
+        .context("the race has no opening time")?;
+    if let Ok(until_open) = (opens_at - chrono::Utc::now()).to_std() {
+        tokio::time::sleep(until_open).await;
     }
     start.wait().await;
     let began = Instant::now();
@@ -474,7 +489,7 @@ async fn ceiling(
     issuer: &TestIssuer,
     args: &Args,
 ) -> anyhow::Result<f64> {
-    let race = open_race(addr, issuer, 1, 0).await?;
+    let race = open_race(addr, issuer, 1, 0, chrono::Duration::seconds(-1)).await?;
     let snapshot = module
         .catalog
         .published_snapshot(race.race_id.parse()?)

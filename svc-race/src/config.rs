@@ -41,10 +41,18 @@ pub struct RaceConfig {
     /// (`RUNMESH_RACE_RACE_CACHE_TTL`).
     #[serde(deserialize_with = "config::positive_duration")]
     pub race_cache_ttl: Duration,
-    /// Registrations written at once per process (`RUNMESH_RACE_WRITE_CONCURRENCY`); the others
-    /// queue. Keep it below the database pool size (32) so reads always find a connection.
+    /// Transactions writing registrations at once per process
+    /// (`RUNMESH_RACE_WRITE_CONCURRENCY`); registrations admitted meanwhile queue and are
+    /// written together in the next transaction, so a few writers keep up with a crowd (and
+    /// fewer, larger transactions commit faster on a busy machine). Keep it below the database
+    /// pool size (32) so reads always find a connection.
     #[serde(deserialize_with = "config::positive_count")]
     pub write_concurrency: u64,
+    /// How long a writer waits for more admitted runners to join its transaction when fewer
+    /// than a full batch queue (`RUNMESH_RACE_WRITE_LINGER`): a little latency per registration
+    /// for far fewer commits when a crowd arrives.
+    #[serde(deserialize_with = "config::positive_duration")]
+    pub write_linger: Duration,
 }
 
 impl Default for RaceConfig {
@@ -57,7 +65,8 @@ impl Default for RaceConfig {
             scheduler_interval: Duration::from_secs(1),
             watch_interval: Duration::from_millis(500),
             race_cache_ttl: Duration::from_secs(1),
-            write_concurrency: 16,
+            write_concurrency: 4,
+            write_linger: Duration::from_millis(3),
         }
     }
 }

@@ -47,6 +47,8 @@ const MAX_ADMISSIONS: usize = 4;
 /// How long a retry with the same idempotency key waits for the original to be written.
 const IN_PROGRESS_WAIT: Duration = Duration::from_secs(2);
 const IN_PROGRESS_POLL: Duration = Duration::from_millis(50);
+/// How long before a race opens registration the database pool is warmed for its crowd.
+const WARM_AHEAD: chrono::Duration = chrono::Duration::minutes(2);
 /// Stale reservations settled per race and maintenance round.
 const STALE_BATCH: usize = 10_000;
 
@@ -404,7 +406,7 @@ impl Registrar {
     /// [`MAX_WRITE_BATCH`] registrations in one transaction: when a crowd is admitted at once,
     /// its registrations share transactions (and commits) instead of each waiting for one.
     async fn insert(&self, row: &registration::Model) -> Result<Inserted, DbErr> {
-        let (written, mut outcome) = oneshot::channel();
+        let (written, outcome) = oneshot::channel();
         self.queue.lock().push_back(QueuedWrite {
             row: row.clone(),
             written,
@@ -414,23 +416,32 @@ impl Registrar {
             .acquire()
             .await
             .map_err(|closed| DbErr::Custom(closed.to_string()))?;
-        // Write batches until this row's is done: each pass writes the rows queued ahead of it
-        // (or with it), so this ends; another writer may have taken this row already.
+        // Write batches while this row still queues: each pass takes the rows queued ahead of
+        // it (or with it), so this ends. Once another writer took it, its answer comes from
+        // that writer.
+        let mut lingered = false;
         loop {
-            match outcome.try_recv() {
-                Ok(result) => return result.map_err(DbErr::Custom),
-                Err(oneshot::error::TryRecvError::Closed) => return Err(abandoned()),
-                Err(oneshot::error::TryRecvError::Empty) => {}
-            }
-            let batch: Vec<QueuedWrite> = {
+            let batch: Option<Vec<QueuedWrite>> = {
                 let mut queue = self.queue.lock();
-                let taken = queue.len().min(MAX_WRITE_BATCH);
-                queue.drain(..taken).collect()
+                if !queue.iter().any(|queued| queued.row.id == row.id) {
+                    break;
+                }
+                if !lingered && queue.len() < MAX_WRITE_BATCH {
+                    None
+                } else {
+                    let taken = queue.len().min(MAX_WRITE_BATCH);
+                    Some(queue.drain(..taken).collect())
+                }
             };
-            if batch.is_empty() {
-                break;
+            match batch {
+                Some(batch) => write_batch(&self.db, batch).await,
+                None => {
+                    // Runners admitted in the next moments join this transaction: in a crowd
+                    // that is far fewer commits, each slow on a machine busy answering it.
+                    tokio::time::sleep(self.config.write_linger).await;
+                    lingered = true;
+                }
             }
-            write_batch(&self.db, batch).await;
         }
         drop(permit);
         match outcome.await {
@@ -720,27 +731,33 @@ impl Registrar {
         }
     }
 
-    /// One maintenance round over the races whose places can still move (published, opened,
-    /// not started): builds missing gates of open races, settles stale reservations, promotes.
+    /// One maintenance round over the races whose places can still move (published, opened or
+    /// opening within [`WARM_AHEAD`], not started): keeps the database pool warm for them,
+    /// builds missing gates of open races, settles stale reservations, promotes.
     pub async fn maintain_once(&self) -> Result<(), Error> {
         let now = Utc::now();
         let race_ids: Vec<Uuid> = race::Entity::find()
             .select_only()
             .column(race::Column::Id)
             .filter(race::Column::Status.eq(RaceStatus::Published.code()))
-            .filter(race::Column::RegistrationOpensAt.lte(now))
+            .filter(race::Column::RegistrationOpensAt.lte(now + WARM_AHEAD))
             .filter(race::Column::StartsAt.gt(now))
             .into_tuple()
             .all(&self.db)
             .await?;
+        if !race_ids.is_empty() {
+            // The crowd at an opening should not wait for connections to be opened.
+            let writers = u32::try_from(self.config.write_concurrency).unwrap_or(u32::MAX);
+            runmesh_platform::db::warm_pool(&self.db, writers).await?;
+        }
         for race_id in race_ids {
             let Some(race) = self.catalog.snapshot(race_id).await? else {
                 continue;
             };
             if !self.gate.is_ready(race_id).await? {
-                // Build the gate as registration opens (or right after Redis lost it), so the
-                // first runners do not wait for it.
-                if race.window.state_at(now) == RegistrationState::Open {
+                // Build the gate before registration opens (or right after Redis lost it), so
+                // the first runners do not wait for it.
+                if race.window.state_at(now) != RegistrationState::Closed {
                     self.gate.ensure_ready(&race).await?;
                 }
                 continue;
@@ -867,7 +884,7 @@ impl Registrar {
                             vacant.insert(waitlist_line(&self.db, row.category_id).await?)
                         }
                     };
-                    u32::try_from(line.partition_point(|other| *other < seq) + 1).ok()
+                    Some(position_in_line(line, seq))
                 }
                 _ => None,
             };
@@ -920,13 +937,23 @@ async fn insert_batch(
     };
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut envelopes = Vec::with_capacity(inserted.len());
+    // Each waiting category's line, read once per batch (after the inserts, so it holds them).
+    let mut lines: HashMap<Uuid, Vec<i64>> = HashMap::new();
     for row in rows {
         if !inserted.contains(&row.id) {
             outcomes.push(Inserted::Conflict);
             continue;
         }
         let waitlist_position = match row.waitlist_seq {
-            Some(_) => Some(waitlist_position(&txn, row).await?),
+            Some(seq) => {
+                let line = match lines.entry(row.category_id) {
+                    Entry::Occupied(line) => line.into_mut(),
+                    Entry::Vacant(vacant) => {
+                        vacant.insert(waitlist_line(&txn, row.category_id).await?)
+                    }
+                };
+                Some(position_in_line(line, seq))
+            }
             None => None,
         };
         let registration = Some(wire::registration_message(row, waitlist_position));
@@ -957,8 +984,13 @@ async fn waitlist_position(
     Ok(u32::try_from(ahead + 1).unwrap_or(u32::MAX))
 }
 
+/// 1 + how many of `line` (waitlist orders, ascending) wait ahead of `seq`.
+fn position_in_line(line: &[i64], seq: i64) -> u32 {
+    u32::try_from(line.partition_point(|other| *other < seq) + 1).unwrap_or(u32::MAX)
+}
+
 /// The waitlist order keys of a category, in order.
-async fn waitlist_line(db: &DatabaseConnection, category_id: Uuid) -> Result<Vec<i64>, DbErr> {
+async fn waitlist_line(db: &impl ConnectionTrait, category_id: Uuid) -> Result<Vec<i64>, DbErr> {
     let line: Vec<Option<i64>> = registration::Entity::find()
         .select_only()
         .column(registration::Column::WaitlistSeq)

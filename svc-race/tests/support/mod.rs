@@ -70,8 +70,9 @@ pub fn test_config() -> RaceConfig {
         scheduler_interval: Duration::from_millis(200),
         watch_interval: Duration::from_millis(100),
         race_cache_ttl: Duration::from_millis(200),
-        // Several tests run at once against one PostgreSQL (100 connections).
-        write_concurrency: 8,
+        // The service's own: several tests run at once against one PostgreSQL (100
+        // connections), and grouped writes are what the crowd tests exercise.
+        ..RaceConfig::default()
     }
 }
 
