@@ -151,6 +151,15 @@ impl RaceModule {
             tasks.clone(),
             shutdown.clone(),
         ));
+        // SQLite takes one writer at a time: more writers would only hold the small pool's
+        // connections waiting for its lock, while grouped writes keep one writer fed.
+        let config = match db.get_database_backend() {
+            sea_orm::DbBackend::Sqlite => RaceConfig {
+                write_concurrency: 1,
+                ..config
+            },
+            _ => config,
+        };
         let registrar = Arc::new(Registrar::new(
             db,
             cache,

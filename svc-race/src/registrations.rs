@@ -186,10 +186,10 @@ impl Registrar {
                 counted = Counted::No;
             }
             match admission {
-                Admission::NotReady => self.gate.ensure_ready(&race).await?,
+                Admission::NotReady => self.rebuild_gate(&race).await?,
                 Admission::UnknownCategory => {
                     self.gate.invalidate(race.id).await?;
-                    self.gate.ensure_ready(&race).await?;
+                    self.rebuild_gate(&race).await?;
                 }
                 Admission::RateLimited(retry_after) => {
                     return Err(Error::TooManyAttempts { retry_after });
@@ -223,6 +223,14 @@ impl Registrar {
             }
         }
         Err(Error::Busy)
+    }
+
+    /// Builds the race's gate if it is missing, in a task of its own: a caller who hangs up
+    /// mid-build must not leave the gate half loaded and its build lock held.
+    async fn rebuild_gate(&self, race: &Arc<RaceSnapshot>) -> Result<(), Error> {
+        let (gate, race) = (Arc::clone(&self.gate), Arc::clone(race));
+        tokio::spawn(async move { gate.ensure_ready(&race).await }).await??;
+        Ok(())
     }
 
     /// The published race, when `category_id` is one of its categories and registration is open.
