@@ -37,17 +37,7 @@ pub async fn enqueue(
     topic: &str,
     envelope: &Envelope,
 ) -> Result<(), DbErr> {
-    let row = ActiveModel {
-        sequence: NotSet,
-        event_id: Set(envelope.id.clone()),
-        event_type: Set(envelope.r#type.clone()),
-        topic: Set(topic.to_owned()),
-        key: Set(envelope.aggregate_id.clone()),
-        envelope: Set(envelope.encode_to_vec()),
-        created_at: Set(chrono::Utc::now()),
-    };
-    Entity::insert(row).exec_without_returning(conn).await?;
-    Ok(())
+    enqueue_many(conn, topic, std::slice::from_ref(envelope)).await
 }
 
 /// Writes `envelopes` to the outbox for `topic` in one statement, in order, in whatever
