@@ -89,6 +89,18 @@ pub struct Settings {
     /// (`RUNMESH_GRPC_REQUEST_TIMEOUT`).
     #[serde(deserialize_with = "de_positive_duration")]
     pub grpc_request_timeout: Duration,
+    /// Embedded mode: a consumer group not seen for this long is forgotten, and events no group
+    /// reads are removed after this long (`RUNMESH_EVENT_LOG_RETENTION`).
+    #[serde(deserialize_with = "de_positive_duration")]
+    pub event_log_retention: Duration,
+    /// Embedded mode: past this many bytes of retained events in one service, a warning is
+    /// logged (`RUNMESH_EVENT_LOG_WARN_BYTES`).
+    #[serde(deserialize_with = "de_byte_count")]
+    pub event_log_warn_bytes: usize,
+    /// Runs the delivery audit: a consumer group over every service's events in this process
+    /// that records each event it handles, and how often, in its own database `audit`
+    /// (`RUNMESH_EVENT_AUDIT`).
+    pub event_audit: bool,
 }
 
 impl Default for Settings {
@@ -113,6 +125,9 @@ impl Default for Settings {
             grpc_keepalive_interval: Duration::from_secs(60),
             grpc_keepalive_timeout: Duration::from_secs(20),
             grpc_request_timeout: Duration::from_secs(30),
+            event_log_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            event_log_warn_bytes: 1024 * 1024 * 1024,
+            event_audit: false,
         }
     }
 }
@@ -181,6 +196,9 @@ impl fmt::Debug for Settings {
                 "grpc_request_timeout",
                 &duration(&self.grpc_request_timeout),
             )
+            .field("event_log_retention", &duration(&self.event_log_retention))
+            .field("event_log_warn_bytes", &self.event_log_warn_bytes)
+            .field("event_audit", &self.event_audit)
             .finish()
     }
 }

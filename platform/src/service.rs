@@ -14,7 +14,7 @@ use crate::auth::{AuthLayer, KeySource, StaticKeySource, TokenVerifier, Verifier
 use crate::cache::{self, SharedCache};
 use crate::config::{Settings, redact_url};
 use crate::db;
-use crate::events::EventBus;
+use crate::events::{self, EventBus, LogOptions};
 use crate::health::Probe;
 use crate::server::{GrpcServer, GrpcServerBuilder};
 use crate::telemetry;
@@ -96,7 +96,11 @@ pub async fn run(
 
     let bus = match &settings.kafka_brokers {
         Some(brokers) => EventBus::kafka(brokers)?,
-        None => EventBus::in_process(),
+        None => EventBus::embedded(LogOptions {
+            retention: settings.event_log_retention,
+            warn_bytes: settings.event_log_warn_bytes as u64,
+            ..LogOptions::default()
+        }),
     };
     let tasks = TaskTracker::new();
 
@@ -163,6 +167,10 @@ pub async fn run(
             .with_context(|| format!("{}: starting", service.name()))?;
     }
 
+    if settings.event_audit {
+        spawn_audit(&settings, &services, &bus, &tasks, &shutdown).await?;
+    }
+
     let bound = server.bind().await?;
     let listening = Listening {
         grpc: bound.local_addr(),
@@ -187,6 +195,43 @@ pub async fn run(
         tracing::warn!("background tasks did not stop within the shutdown grace");
     }
     metrics.stopped().await?;
+    Ok(())
+}
+
+/// Starts the delivery audit over the events of `services` (see [`events::audit`]).
+async fn spawn_audit(
+    settings: &Settings,
+    services: &[Arc<dyn Service>],
+    bus: &EventBus,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    use sea_orm_migration::MigratorTrait;
+
+    let url = db::service_database_url(
+        settings.database_url.as_deref(),
+        &settings.data_dir,
+        events::audit::DATABASE,
+    );
+    let database = db::connect(&url)
+        .await
+        .with_context(|| format!("event audit: connecting to {}", redact_url(&url)))?;
+    events::audit::Migrator::up(&database, None)
+        .await
+        .context("event audit: running migrations")?;
+    let topics: Vec<String> = services
+        .iter()
+        .map(|service| events::topic(service.name()))
+        .collect();
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    tracing::info!(?topics, "event audit on");
+    tasks.spawn(report_failure(bus.spawn_consumer(
+        events::audit::GROUP,
+        &topics,
+        database,
+        events::audit::handler(),
+        shutdown.clone(),
+    )));
     Ok(())
 }
 

@@ -3,12 +3,15 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use autometrics::prometheus_exporter::{self, ExporterInitializationError};
 use autometrics::settings::{AutometricsSettings, SettingsInitializationError};
 use axum::Router;
 use axum::routing::get;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +22,37 @@ use crate::config::{LogFormat, Settings};
 
 /// The service name autometrics was initialised with, so a repeated `init` can be checked.
 static METRICS_SERVICE_NAME: OnceLock<String> = OnceLock::new();
+
+/// Labels of the embedded event log's gauges: the source service.
+type SourceLabels = Vec<(&'static str, String)>;
+
+/// Events the embedded log of each source retains (`runmesh_event_log_events`).
+static EVENT_LOG_EVENTS: LazyLock<Family<SourceLabels, Gauge>> = LazyLock::new(Family::default);
+/// Bytes of encoded events the embedded log of each source retains (`runmesh_event_log_bytes`).
+static EVENT_LOG_BYTES: LazyLock<Family<SourceLabels, Gauge>> = LazyLock::new(Family::default);
+
+/// Reports the size of `source`'s embedded event log.
+pub(crate) fn record_event_log_size(source: &str, events: i64, bytes: i64) {
+    let labels = vec![("source", source.to_owned())];
+    EVENT_LOG_EVENTS.get_or_create(&labels).set(events);
+    EVENT_LOG_BYTES.get_or_create(&labels).set(bytes);
+}
+
+/// The registry autometrics exports, holding the platform's own gauges too.
+fn metrics_registry() -> Registry {
+    let mut registry = Registry::default();
+    registry.register(
+        "runmesh_event_log_events",
+        "Events the embedded event log retains, per source service",
+        EVENT_LOG_EVENTS.clone(),
+    );
+    registry.register(
+        "runmesh_event_log_bytes",
+        "Bytes of encoded events the embedded event log retains, per source service",
+        EVENT_LOG_BYTES.clone(),
+    );
+    registry
+}
 
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +121,7 @@ fn init_logs(settings: &Settings) -> Result<(), TelemetryError> {
 fn init_metrics(service_name: &str) -> Result<(), TelemetryError> {
     match AutometricsSettings::builder()
         .service_name(service_name)
+        .prometheus_client_registry(metrics_registry())
         .try_init()
     {
         // The settings are in place; the exporter had been created by an earlier scrape.

@@ -60,6 +60,21 @@ pub(crate) async fn handle_one(
     envelope: &Envelope,
 ) -> anyhow::Result<Handled> {
     let txn = db.begin().await?;
+    if !record_in_inbox(&txn, group, envelope).await? {
+        txn.rollback().await?;
+        return Ok(Handled::Redelivery);
+    }
+    handler.handle(&txn, envelope).await?;
+    txn.commit().await?;
+    Ok(Handled::Applied)
+}
+
+/// Adds the event to `group`'s inbox in `txn`; false when it was there already (a redelivery).
+async fn record_in_inbox(
+    txn: &DatabaseTransaction,
+    group: &str,
+    envelope: &Envelope,
+) -> Result<bool, sea_orm::DbErr> {
     let inserted = inbox::Entity::insert(inbox::ActiveModel {
         consumer_group: Set(group.to_owned()),
         event_id: Set(envelope.id.clone()),
@@ -70,15 +85,92 @@ pub(crate) async fn handle_one(
             .do_nothing()
             .to_owned(),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
-    if inserted == 0 {
-        txn.rollback().await?;
-        return Ok(Handled::Redelivery);
+    Ok(inserted > 0)
+}
+
+/// One record of the embedded log: its sequence in the source's outbox, and its envelope
+/// (`None` when the bytes are not an envelope: skipped, but passed).
+pub(crate) struct Logged {
+    pub sequence: i64,
+    pub envelope: Option<Envelope>,
+}
+
+/// Handles `events` of the embedded log (read from `source`, in sequence order) in one
+/// transaction on the consumer's database: each new event's inbox row and effects, and the
+/// group's position in `source` moved past the last of them. A crash before the commit leaves
+/// all of it undone; after it, none is handled again.
+#[autometrics]
+pub(crate) async fn handle_logged(
+    db: &DatabaseConnection,
+    group: &str,
+    handler: &dyn EventHandler,
+    source: &str,
+    events: &[Logged],
+) -> anyhow::Result<()> {
+    let Some(last) = events.last() else {
+        return Ok(());
+    };
+    let txn = crate::db::begin_write(db).await?;
+    for envelope in events.iter().filter_map(|event| event.envelope.as_ref()) {
+        if record_in_inbox(&txn, group, envelope).await? {
+            handler.handle(&txn, envelope).await?;
+        }
     }
-    handler.handle(&txn, envelope).await?;
+    super::log::save_position(&txn, group, source, last.sequence).await?;
     txn.commit().await?;
-    Ok(Handled::Applied)
+    Ok(())
+}
+
+/// Handles `events` of the embedded log until they are committed: all in one transaction when
+/// that works, else one at a time, each retried with backoff until it commits (a failing event
+/// holds back the later ones of its source, never skipped). `None` when `shutdown` fired first.
+pub(crate) async fn handle_logged_until_done(
+    db: &DatabaseConnection,
+    group: &str,
+    handler: &dyn EventHandler,
+    source: &str,
+    events: &[Logged],
+    shutdown: &CancellationToken,
+) -> Option<()> {
+    if events.len() > 1
+        && shutdown
+            .run_until_cancelled(handle_logged(db, group, handler, source, events))
+            .await?
+            .is_ok()
+    {
+        return Some(());
+    }
+    for event in events {
+        let mut retry = retry_backoff();
+        let mut attempt = 1_u32;
+        loop {
+            let one = std::slice::from_ref(event);
+            let result = shutdown
+                .run_until_cancelled(handle_logged(db, group, handler, source, one))
+                .await?;
+            let Err(error) = result else { break };
+            let delay = next_delay(&mut retry);
+            let envelope = event.envelope.as_ref();
+            tracing::warn!(
+                group,
+                source,
+                sequence = event.sequence,
+                event_id = envelope.map(|e| e.id.as_str()),
+                event_type = envelope.map(|e| e.r#type.as_str()),
+                attempt,
+                retry_in_ms = delay.as_millis() as u64,
+                error = format!("{error:#}"),
+                "event handler failed; retrying"
+            );
+            shutdown
+                .run_until_cancelled(tokio::time::sleep(delay))
+                .await?;
+            attempt = attempt.saturating_add(1);
+        }
+    }
+    Some(())
 }
 
 /// Handles one event, retrying with backoff until it commits. `None` when `shutdown` fired

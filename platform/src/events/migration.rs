@@ -3,7 +3,7 @@
 //! migration, add a new one.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_pk_auto, blob, string, timestamp_with_time_zone};
+use sea_orm_migration::schema::{big_integer, big_pk_auto, blob, string, timestamp_with_time_zone};
 
 #[derive(DeriveIden)]
 enum EventOutbox {
@@ -15,6 +15,24 @@ enum EventOutbox {
     Key,
     Envelope,
     CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum EventLogPosition {
+    Table,
+    ConsumerGroup,
+    Source,
+    Position,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum EventLogReader {
+    Table,
+    ConsumerGroup,
+    Topic,
+    Position,
+    SeenAt,
 }
 
 #[derive(DeriveIden)]
@@ -92,6 +110,87 @@ impl MigrationTrait for CreateEventInbox {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(EventInbox::Table).to_owned())
+            .await
+    }
+}
+
+pub(super) struct CreateEventLog;
+
+impl MigrationName for CreateEventLog {
+    fn name(&self) -> &str {
+        "m20261201_000001_platform_event_log"
+    }
+}
+
+/// Embedded mode's durable log: the outbox is read in place by topic and sequence, each consumer
+/// group keeps its position per source in its own database (`event_log_position`), and each
+/// producer knows who reads it and how far (`event_log_reader`) to remove only what all have read.
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEventLog {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("event_outbox_topic_sequence")
+                    .table(EventOutbox::Table)
+                    .col(EventOutbox::Topic)
+                    .col(EventOutbox::Sequence)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(EventLogPosition::Table)
+                    .if_not_exists()
+                    .col(string(EventLogPosition::ConsumerGroup))
+                    .col(string(EventLogPosition::Source))
+                    .col(big_integer(EventLogPosition::Position))
+                    .col(timestamp_with_time_zone(EventLogPosition::UpdatedAt))
+                    .primary_key(
+                        Index::create()
+                            .col(EventLogPosition::ConsumerGroup)
+                            .col(EventLogPosition::Source),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(EventLogReader::Table)
+                    .if_not_exists()
+                    .col(string(EventLogReader::ConsumerGroup))
+                    .col(string(EventLogReader::Topic))
+                    .col(big_integer(EventLogReader::Position))
+                    .col(timestamp_with_time_zone(EventLogReader::SeenAt))
+                    .primary_key(
+                        Index::create()
+                            .col(EventLogReader::ConsumerGroup)
+                            .col(EventLogReader::Topic),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            EventLogReader::Table.into_iden(),
+            EventLogPosition::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("event_outbox_topic_sequence")
+                    .table(EventOutbox::Table)
+                    .to_owned(),
+            )
             .await
     }
 }

@@ -1,4 +1,4 @@
-//! Domain events: transactional outbox → relay → Kafka (or the in-process bus) → consumer with
+//! Domain events: transactional outbox → relay → Kafka (or the embedded log) → consumer with
 //! an inbox. Delivery is at-least-once and ordered per aggregate; handlers take effect exactly
 //! once per consumer group.
 //!
@@ -29,18 +29,20 @@
 //!   are retried with capped exponential backoff, never skipped; bytes that are not an envelope
 //!   are logged and skipped (a poison message must not stall the partition). Both sides create
 //!   missing topics (idempotently) before use.
-//! - **In-process bus** (embedded mode): one in-memory log per topic with a committed offset per
-//!   group, and the same relay, inbox and handler path. The log lives in memory: events relayed
-//!   but not yet handled when the process dies are lost, which embedded (development) mode
-//!   accepts; use Kafka where it matters.
+//! - **Embedded log** (embedded mode, `log.rs`): no relay and no copy; each service's outbox is
+//!   the log, read in place by every consumer group of the process, which stores its position
+//!   per source in its own database in the transaction holding the inbox rows and the handler's
+//!   effects. Nothing is lost or doubled by a crash at any point; rows are removed once every
+//!   known group has read them. Same handlers, inbox and guarantees as Kafka.
 //! - **No Kafka transactions**: at-least-once delivery plus the inbox is simpler and works the
 //!   same over both transports.
 
+pub mod audit;
 mod consumer;
 mod envelope;
 pub mod inbox;
 mod kafka;
-mod memory;
+mod log;
 mod migration;
 pub mod outbox;
 mod relay;
@@ -57,6 +59,7 @@ use tokio_util::sync::CancellationToken;
 pub use consumer::EventHandler;
 pub use envelope::{EnvelopeExt, new_envelope, topic};
 pub use kafka::{EVENT_ID_HEADER, EVENT_TYPE_HEADER, KafkaOptions, TRACEPARENT_HEADER};
+pub use log::{LogOptions, position as log_position, reader as log_reader};
 pub use outbox::{enqueue, enqueue_many, pending};
 pub use relay::RelayOptions;
 pub use runmesh_proto::runmesh::events::v1::Envelope;
@@ -87,12 +90,13 @@ pub enum EventError {
     Decode(#[from] prost::DecodeError),
 }
 
-/// The platform's event tables (`event_outbox`, `event_inbox`); every service's migrator
-/// includes them.
+/// The platform's event tables (`event_outbox`, `event_inbox`, `event_log_position`,
+/// `event_log_reader`); every service's migrator includes them.
 pub fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
     vec![
         Box::new(migration::CreateEventOutbox),
         Box::new(migration::CreateEventInbox),
+        Box::new(migration::CreateEventLog),
     ]
 }
 
@@ -107,32 +111,7 @@ pub(crate) struct Delivery {
 #[derive(Clone)]
 pub(crate) enum Transport {
     Kafka(Arc<kafka::KafkaBus>),
-    InProcess(Arc<memory::MemoryBus>),
-}
-
-impl Transport {
-    async fn ensure_topics(&self, topics: &[&str]) -> Result<(), EventError> {
-        match self {
-            Self::Kafka(kafka) => kafka.ensure_topics(topics).await,
-            Self::InProcess(_) => Ok(()),
-        }
-    }
-
-    async fn publish(&self, rows: &[outbox::Model]) -> Delivery {
-        match self {
-            Self::Kafka(kafka) => kafka.publish(rows).await,
-            Self::InProcess(memory) => {
-                memory.append(
-                    rows.iter()
-                        .map(|row| (row.topic.as_str(), row.envelope.as_slice())),
-                );
-                Delivery {
-                    acked: rows.iter().map(|row| row.sequence).collect(),
-                    error: None,
-                }
-            }
-        }
-    }
+    Embedded(Arc<log::EmbeddedLog>),
 }
 
 /// The handle services use to publish and consume events, over Kafka or in process. Cheap to
@@ -158,10 +137,19 @@ impl EventBus {
         ))))
     }
 
-    /// The in-memory bus for embedded mode (one process): share one instance between every
-    /// service in the process.
+    /// The embedded log with default [`LogOptions`] (one process): share one instance between
+    /// every service in the process.
     pub fn in_process() -> Self {
-        Self::over(Transport::InProcess(Arc::new(memory::MemoryBus::new())))
+        Self::embedded(LogOptions::default())
+    }
+
+    /// The embedded log: every service's outbox is read in place by every consumer group of
+    /// this process, durably (see `log.rs`). Share one instance between every service in the
+    /// process. Its poll interval also serves as the consumers' fallback when not woken.
+    pub fn embedded(options: LogOptions) -> Self {
+        Self::over(Transport::Embedded(Arc::new(log::EmbeddedLog::new(
+            options,
+        ))))
     }
 
     fn over(transport: Transport) -> Self {
@@ -184,20 +172,27 @@ impl EventBus {
         self.relay_wake.send_replace(());
     }
 
-    /// Publishes `db`'s outbox until `shutdown`. `source` names the service in logs.
+    /// Publishes `db`'s outbox until `shutdown`: to Kafka, or as the embedded log's source
+    /// `source` (read in place by every consumer group, cleaned up as they pass). `source` also
+    /// names the service in logs; it must be stable across restarts in embedded mode, where
+    /// consumers store their positions by it.
     pub fn spawn_relay(
         &self,
         source: &str,
         db: DatabaseConnection,
         shutdown: CancellationToken,
     ) -> JoinHandle<()> {
-        let relay = relay::Relay::new(
-            source,
-            db,
-            self.transport.clone(),
-            self.relay_options.clone(),
-        );
-        tokio::spawn(relay.run(self.relay_wake.subscribe(), shutdown))
+        match &self.transport {
+            Transport::Kafka(kafka) => {
+                let relay =
+                    relay::Relay::new(source, db, kafka.clone(), self.relay_options.clone());
+                tokio::spawn(relay.run(self.relay_wake.subscribe(), shutdown))
+            }
+            Transport::Embedded(log) => {
+                let source = log.register_source(source, db);
+                tokio::spawn(log.clone().maintain_source(source, shutdown))
+            }
+        }
     }
 
     /// Consumes `topics` as consumer group `group` until `shutdown`, handling each event once
@@ -216,14 +211,19 @@ impl EventBus {
             Transport::Kafka(kafka) => {
                 tokio::spawn(kafka.clone().consume(group, topics, db, handler, shutdown))
             }
-            Transport::InProcess(memory) => {
-                tokio::spawn(memory.clone().consume(group, topics, db, handler, shutdown))
-            }
+            Transport::Embedded(log) => tokio::spawn(log.clone().consume(
+                group,
+                topics,
+                db,
+                handler,
+                self.relay_wake.subscribe(),
+                shutdown,
+            )),
         }
     }
 
     /// Reachability of the bus for readiness: Kafka answers a metadata request in time; the
-    /// in-process bus is always up.
+    /// embedded log is the services' own databases, probed on their own.
     pub fn probe(&self) -> Arc<dyn Probe> {
         Arc::new(BusProbe(self.transport.clone()))
     }
@@ -236,14 +236,14 @@ impl Probe for BusProbe {
     fn name(&self) -> &str {
         match self.0 {
             Transport::Kafka(_) => "kafka",
-            Transport::InProcess(_) => "event-bus",
+            Transport::Embedded(_) => "event-log",
         }
     }
 
     async fn check(&self, timeout: Duration) -> Result<(), String> {
         match &self.0 {
             Transport::Kafka(kafka) => kafka.clone().check(timeout).await,
-            Transport::InProcess(_) => Ok(()),
+            Transport::Embedded(_) => Ok(()),
         }
     }
 }

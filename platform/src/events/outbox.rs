@@ -1,12 +1,25 @@
 //! The transactional outbox: events written in the same transaction as the state change that
 //! produced them, published later by the relay.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use prost::Message;
 use runmesh_proto::runmesh::events::v1::Envelope;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::NotSet, Set};
+use sea_orm::{ActiveValue::NotSet, DbBackend, Set, Statement};
 
-/// One event waiting to be published. Rows are deleted once the transport acknowledged them.
+/// Set once this process reads a PostgreSQL outbox as the embedded log, whose readers move past
+/// sequences: from then on, outbox writers on PostgreSQL hold a per-database advisory lock until
+/// they commit, so sequences become visible in order. Kafka mode deletes acknowledged rows
+/// instead and needs no order of visibility.
+pub(crate) static SERIALISE_POSTGRES_WRITERS: AtomicBool = AtomicBool::new(false);
+
+/// Advisory lock key of outbox writers (see [`SERIALISE_POSTGRES_WRITERS`]).
+const WRITER_LOCK_KEY: i64 = 0x0072_756e_6c6f_6777; // "runlogw"
+
+/// One row per event; rows are deleted once the transport acknowledged them (Kafka) or every
+/// consumer group has read them (the embedded log).
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "event_outbox")]
 pub struct Model {
@@ -50,6 +63,16 @@ pub async fn enqueue_many(
     if envelopes.is_empty() {
         return Ok(());
     }
+    if SERIALISE_POSTGRES_WRITERS.load(Ordering::Relaxed)
+        && conn.get_database_backend() == DbBackend::Postgres
+    {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [WRITER_LOCK_KEY.into()],
+        ))
+        .await?;
+    }
     let now = chrono::Utc::now();
     let rows = envelopes.iter().map(|envelope| ActiveModel {
         sequence: NotSet,
@@ -66,7 +89,8 @@ pub async fn enqueue_many(
     Ok(())
 }
 
-/// How many events wait in the outbox (for operators and tests).
+/// How many events the outbox holds: waiting to be published (Kafka), or retained as the log
+/// until every consumer group has read them (embedded mode).
 pub async fn pending(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {
     Entity::find().count(conn).await
 }

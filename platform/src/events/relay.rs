@@ -1,4 +1,4 @@
-//! The relay: moves outbox rows to the transport in sequence order.
+//! The relay (Kafka mode): moves outbox rows to the broker in sequence order.
 //!
 //! Each round reads the oldest rows (up to the batch size), publishes them, waits for the
 //! transport's acknowledgements and deletes exactly the acknowledged rows. A failure leaves the
@@ -15,7 +15,8 @@
 //! dedicated connection would be lost silently if the pool recycled that connection, and
 //! `FOR UPDATE SKIP LOCKED` lets two relays publish interleaved batches out of order. The cost
 //! is a transaction held open while a batch is in flight (bounded by the delivery timeout).
-//! SQLite serves embedded mode, one process, so it runs one relay per database without a lock.
+//! On SQLite (one process) it runs one relay per database without a lock. Embedded mode has no
+//! relay: the outbox is read in place (`log.rs`).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -29,7 +30,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::consumer::{next_delay, retry_backoff};
-use super::{EventError, Transport, outbox};
+use std::sync::Arc;
+
+use super::kafka::KafkaBus;
+use super::{EventError, outbox};
 
 /// Advisory lock key shared by every relay publishing from one PostgreSQL database.
 const PUBLISHER_LOCK_KEY: i64 = 0x0072_756e_6d65_7368; // "runmesh"
@@ -65,7 +69,7 @@ pub(crate) enum Round {
 pub(crate) struct Relay {
     source: String,
     db: DatabaseConnection,
-    transport: Transport,
+    transport: Arc<KafkaBus>,
     options: RelayOptions,
     /// Topics known to exist; forgotten after a failure (the broker may have lost them).
     ensured_topics: HashSet<String>,
@@ -75,7 +79,7 @@ impl Relay {
     pub(crate) fn new(
         source: &str,
         db: DatabaseConnection,
-        transport: Transport,
+        transport: Arc<KafkaBus>,
         options: RelayOptions,
     ) -> Self {
         Self {

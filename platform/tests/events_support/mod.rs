@@ -122,6 +122,46 @@ impl EventHandler for CountingHandler {
     }
 }
 
+/// Fails every event until [`recover`](Self::recover) is called, then applies them as
+/// [`CountingHandler`] does: a consumer whose dependency is down for a while.
+pub struct FailingHandler {
+    recovered: std::sync::atomic::AtomicBool,
+    attempts: std::sync::atomic::AtomicUsize,
+    counting: Arc<CountingHandler>,
+}
+
+impl FailingHandler {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            recovered: std::sync::atomic::AtomicBool::new(false),
+            attempts: std::sync::atomic::AtomicUsize::new(0),
+            counting: CountingHandler::new(0),
+        })
+    }
+
+    pub fn recover(&self) {
+        self.recovered
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Calls made while failing.
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl EventHandler for FailingHandler {
+    async fn handle(&self, txn: &DatabaseTransaction, envelope: &Envelope) -> anyhow::Result<()> {
+        if !self.recovered.load(std::sync::atomic::Ordering::SeqCst) {
+            self.attempts
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            anyhow::bail!("the handler's dependency is down");
+        }
+        self.counting.handle(txn, envelope).await
+    }
+}
+
 /// Enqueues events `numbers` for each aggregate (interleaved), 50 per transaction, as a
 /// service would, and wakes the relays.
 pub async fn enqueue_counted(
