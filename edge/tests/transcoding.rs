@@ -332,8 +332,8 @@ async fn every_grpc_code_maps_to_its_http_status_with_details() {
 
 #[tokio::test]
 async fn an_unreachable_upstream_is_503() {
-    let free = runmesh_platform::testkit::free_port();
-    let mut config = library_config(SocketAddr::from(([127, 0, 0, 1], free)));
+    // Nothing listens on port 1 (a privileged port no test binds).
+    let mut config = library_config(SocketAddr::from(([127, 0, 0, 1], 1)));
     config.rate_limit = None;
     let edge = start_edge(config).await;
     let reply = edge.http.get("/v1/answer", &[]).await;
@@ -823,13 +823,14 @@ async fn the_openapi_document_lists_every_binding() {
 
 #[tokio::test]
 async fn shutdown_fails_readiness_first_then_stops() {
-    let mut setup = setup(|config| config.shutdown_delay = Duration::from_millis(500)).await;
+    // Long enough that the request below surely arrives before the listener closes.
+    let mut setup = setup(|config| config.shutdown_delay = Duration::from_secs(5)).await;
     setup.edge.shutdown.cancel();
     let draining = setup.http().get("/readyz", &[]).await;
     assert_eq!(draining.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(draining.json()["status"], "DRAINING");
     let task = setup.edge.task.take().unwrap();
-    tokio::time::timeout(Duration::from_secs(10), task)
+    tokio::time::timeout(Duration::from_secs(30), task)
         .await
         .expect("the edge did not stop")
         .unwrap();

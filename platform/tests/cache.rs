@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use runmesh_platform::cache::{
     AtomicScript, Cache, CacheError, MemoryCache, RedisCache, ScriptValue, SharedCache,
@@ -121,7 +121,8 @@ async fn sorted_sets_rank_from_the_top() {
 #[tokio::test]
 async fn rate_limit_refuses_past_the_limit_until_the_window_resets() {
     for (backend, cache) in backends().await {
-        let window = Duration::from_millis(400);
+        // A window no stall of the test process outlasts, for what happens within one.
+        let window = Duration::from_secs(30);
         for attempt in 1..=3u64 {
             let decision = cache.rate_limit("login:ana", 3, window).await.unwrap();
             assert!(decision.allowed, "{backend}: attempt {attempt}");
@@ -137,15 +138,38 @@ async fn rate_limit_refuses_past_the_limit_until_the_window_resets() {
                 .unwrap()
                 .allowed
         );
-        tokio::time::sleep(window + Duration::from_millis(100)).await;
-        assert!(
-            cache
-                .rate_limit("login:ana", 3, window)
-                .await
-                .unwrap()
-                .allowed,
-            "{backend}: new window"
-        );
+
+        // A short window, on keys of its own, for the reset.
+        let short = Duration::from_millis(500);
+        let mut refused_key = None;
+        for round in 0..20 {
+            let key = format!("login:cy:{round}");
+            let started = Instant::now();
+            let first = cache.rate_limit(&key, 1, short).await.unwrap();
+            assert!(first.allowed, "{backend}: the first call of a window");
+            let second = cache.rate_limit(&key, 1, short).await.unwrap();
+            if !second.allowed {
+                refused_key = Some(key);
+                break;
+            }
+            // Allowed only if the test stalled past the window between the two calls: then
+            // try again on a fresh key.
+            assert!(
+                started.elapsed() >= short,
+                "{backend}: a second call within the window was allowed"
+            );
+        }
+        let key = refused_key.unwrap_or_else(|| {
+            panic!("{backend}: never made two calls within {short:?} in 20 rounds")
+        });
+        let deadline = Instant::now() + short + Duration::from_secs(10);
+        while !cache.rate_limit(&key, 1, short).await.unwrap().allowed {
+            assert!(
+                Instant::now() < deadline,
+                "{backend}: the window never reset"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -237,8 +261,8 @@ async fn a_failing_script_is_a_script_error_not_a_crash() {
 
 #[tokio::test]
 async fn an_unreachable_redis_is_reported_unavailable_quickly() {
-    let port = testkit::free_port();
-    let cache = RedisCache::connect(&format!("redis://127.0.0.1:{port}"), "gone")
+    // Nothing listens on port 1 (a privileged port no test binds).
+    let cache = RedisCache::connect("redis://127.0.0.1:1", "gone")
         .await
         .unwrap();
     let error = cache.get("k").await.unwrap_err();

@@ -64,7 +64,9 @@ async fn drains_in_flight_calls_after_reporting_not_serving() {
     let calls: Vec<_> = (0..IN_FLIGHT_CALLS)
         .map(|_| {
             let mut client = ProbeServiceClient::new(calls_channel.clone());
-            tokio::spawn(async move { client.sleep(SleepRequest { delay_ms: 1500 }).await })
+            // Long enough that NOT_SERVING surely arrives while they still run (and well
+            // within the 10 s shutdown grace).
+            tokio::spawn(async move { client.sleep(SleepRequest { delay_ms: 5_000 }).await })
         })
         .collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

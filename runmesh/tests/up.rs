@@ -2,7 +2,10 @@
 //! one-line configuration errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use runmesh_platform::testkit::free_port;
@@ -25,11 +28,17 @@ impl Drop for Up {
 }
 
 fn start_up() -> Up {
+    spawn_up(None)
+}
+
+/// `runmesh up`, with `log` as its `RUNMESH_LOG` and its stderr piped when given.
+fn spawn_up(log: Option<&str>) -> Up {
     let data = tempfile::tempdir().unwrap();
     let grpc = format!("127.0.0.1:{}", free_port());
     let http = format!("127.0.0.1:{}", free_port());
     let metrics = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_runmesh"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runmesh"));
+    command
         .arg("up")
         .env("RUNMESH_GRPC_ADDR", &grpc)
         .env("RUNMESH_HTTP_ADDR", &http)
@@ -40,9 +49,14 @@ fn start_up() -> Up {
         .env_remove("RUNMESH_REDIS_URL")
         .env_remove("RUNMESH_KAFKA_BROKERS")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    if let Some(log) = log {
+        command
+            .env("RUNMESH_LOG", log)
+            .env("RUNMESH_LOG_FORMAT", "json")
+            .stderr(Stdio::piped());
+    }
+    let child = command.spawn().unwrap();
     Up {
         child,
         grpc,
@@ -50,6 +64,28 @@ fn start_up() -> Up {
         metrics,
         _data: data,
     }
+}
+
+/// `runmesh up` logging every gRPC call as it starts, and how many calls to `rpc` (a method's
+/// path) its server has started so far: calls truly in flight at the server.
+fn start_up_counting_calls(rpc: &'static str) -> (Up, Arc<AtomicUsize>) {
+    // The call span (for its `rpc` field) and tower-http's "started processing request".
+    let mut up = spawn_up(Some(
+        "warn,runmesh_platform::server::call=info,tower_http::trace::on_request=debug",
+    ));
+    let stderr = up.child.stderr.take().unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&started);
+    // Reads to the end, so the process never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("started processing request") && line.contains(rpc) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (up, started)
 }
 
 async fn server_status(addr: &str) -> Option<ServingStatus> {
@@ -153,7 +189,8 @@ async fn sigterm_under_load_reports_not_serving_finishes_in_flight_calls_and_exi
     use runmesh_proto::runmesh::user::v1::user_service_client::UserServiceClient;
     use tonic_health::pb::HealthCheckRequest;
 
-    let mut up = start_up();
+    const SIGN_UPS: usize = 12;
+    let (mut up, started) = start_up_counting_calls("/runmesh.user.v1.UserService/SignUp");
     wait_serving(&up.grpc).await;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", up.grpc))
         .unwrap()
@@ -172,7 +209,7 @@ async fn sigterm_under_load_reports_not_serving_finishes_in_flight_calls_and_exi
         ServingStatus::Serving
     );
 
-    let calls: Vec<_> = (0..12)
+    let calls: Vec<_> = (0..SIGN_UPS)
         .map(|i| {
             let mut client = UserServiceClient::new(channel.clone());
             tokio::spawn(async move {
@@ -186,7 +223,19 @@ async fn sigterm_under_load_reports_not_serving_finishes_in_flight_calls_and_exi
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // SIGTERM once the server has started every sign-up: those are the calls it must finish.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let count = started.load(Ordering::SeqCst);
+        if count >= SIGN_UPS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {count} of {SIGN_UPS} sign-ups reached the server within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     sigterm(&up.child);
 
     let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
@@ -233,6 +282,58 @@ async fn metrics_carry_the_process_service_name_after_a_call() {
     assert!(series.contains("service_name=\"runmesh\""), "{series}");
 }
 
+/// Runs `runmesh up` with `vars` (over a temporary data dir, ports the system picks and no
+/// Redis, Kafka or database of the environment) and waits at most 30 s for it to stop: these
+/// runs are meant to be refused at once, and one that starts serving instead must not hang the
+/// test.
+fn run_up_expecting_refusal(vars: &[(&str, &str)]) -> Output {
+    let data = tempfile::tempdir().unwrap();
+    let stdout_path = data.path().join("stdout.log");
+    let stderr_path = data.path().join("stderr.log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runmesh"));
+    command
+        .arg("up")
+        .env("RUNMESH_DATA_DIR", data.path().join("data"))
+        .env("RUNMESH_GRPC_ADDR", "127.0.0.1:0")
+        .env("RUNMESH_HTTP_ADDR", "127.0.0.1:0")
+        .env("RUNMESH_METRICS_ADDR", "127.0.0.1:0")
+        .env_remove("RUNMESH_DATABASE_URL")
+        .env_remove("RUNMESH_REDIS_URL")
+        .env_remove("RUNMESH_KAFKA_BROKERS")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    for (variable, value) in vars {
+        command.env(variable, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            child.kill().ok();
+            child.wait().ok();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = std::fs::read(&stdout_path).unwrap();
+    let stderr = std::fs::read(&stderr_path).unwrap();
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "runmesh up with {vars:?} was still running after 30 s (killed); stderr: {}",
+            String::from_utf8_lossy(&stderr)
+        )
+    });
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
 #[test]
 fn a_bad_setting_stops_the_process_with_one_line_naming_the_variable() {
     for (variable, value) in [
@@ -240,11 +341,7 @@ fn a_bad_setting_stops_the_process_with_one_line_naming_the_variable() {
         ("RUNMESH_REDIS_URL", "http://example.invalid"),
         ("RUNMESH_SHUTDOWN_GRACE", "soon"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_runmesh"))
-            .arg("up")
-            .env(variable, value)
-            .output()
-            .unwrap();
+        let output = run_up_expecting_refusal(&[(variable, value)]);
         assert_eq!(output.status.code(), Some(2), "{variable}={value}");
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
@@ -254,15 +351,10 @@ fn a_bad_setting_stops_the_process_with_one_line_naming_the_variable() {
 
 #[test]
 fn up_refuses_a_database_url_it_would_share_between_services() {
-    let output = Command::new(env!("CARGO_BIN_EXE_runmesh"))
-        .arg("up")
-        .env(
-            "RUNMESH_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/x",
-        )
-        .env("RUNMESH_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
-        .output()
-        .unwrap();
+    let output = run_up_expecting_refusal(&[(
+        "RUNMESH_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/x",
+    )]);
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("RUNMESH_DATABASE_URL"), "{stderr}");

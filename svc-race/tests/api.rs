@@ -939,7 +939,8 @@ async fn registrations_are_listed_for_runners_and_organizers(backend: Backend) {
 async fn watchers_see_places_go_and_the_race_sell_out(backend: Backend) {
     let harness = Harness::start(backend).await;
     let mut race = open_race("Watched", vec![category("10K", 10_000, 2, 1)]);
-    race.registration_opens_at = at(Span::seconds(3));
+    // Far enough ahead that the first update surely comes before it; the test opens it.
+    race.registration_opens_at = at(Span::seconds(30));
     let race = harness.published_race("organizer-1", race).await;
     let mut updates = harness
         .client()
@@ -957,6 +958,7 @@ async fn watchers_see_places_go_and_the_race_sell_out(backend: Backend) {
     assert_eq!(first.availability[0].remaining_places, 2);
     assert!(!first.sold_out);
 
+    open_registration_now(&harness, &race).await;
     let opened = next_update(&mut updates).await;
     assert_eq!(opened.registration_state(), proto::RegistrationState::Open);
 
@@ -996,6 +998,26 @@ async fn watchers_see_places_go_and_the_race_sell_out(backend: Backend) {
     assert!(ended.is_ok(), "the stream ended with the shutdown");
 }
 
+/// Moves the registration opening of `race` to just now, in the database, as the clock reaching
+/// it would: tests schedule openings far ahead and open them when they choose, rather than
+/// racing a near opening time with the wall clock.
+async fn open_registration_now(harness: &Harness, race: &proto::Race) {
+    use runmesh_svc_race::store::race as races;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let race_id: uuid::Uuid = race.race_id.parse().unwrap();
+    let opens_at = runmesh_svc_race::wire::now() - Span::seconds(1);
+    let moved = races::Entity::update_many()
+        .col_expr(races::Column::RegistrationOpensAt, Expr::value(opens_at))
+        .filter(races::Column::Id.eq(race_id))
+        .exec(&harness.db)
+        .await
+        .unwrap()
+        .rows_affected;
+    assert_eq!(moved, 1, "the race to open");
+}
+
 async fn next_update(
     updates: &mut tonic::Streaming<proto::WatchRaceResponse>,
 ) -> proto::WatchRaceResponse {
@@ -1012,7 +1034,8 @@ async fn openings_are_announced_once_to_subscribers(backend: Backend) {
     config.scheduler_interval = Duration::from_secs(3600);
     let harness = Harness::start_with(backend, config.clone()).await;
     let mut race = open_race("Announced", vec![category("10K", 10_000, 5, 0)]);
-    race.registration_opens_at = at(Span::seconds(2));
+    // Far enough ahead that it is surely not due yet below; the test opens it.
+    race.registration_opens_at = at(Span::seconds(30));
     let race = harness.published_race("organizer-1", race).await;
     for user in ["runner-1", "runner-2", "runner-1"] {
         harness
@@ -1052,7 +1075,7 @@ async fn openings_are_announced_once_to_subscribers(backend: Backend) {
         0,
         "not yet"
     );
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    open_registration_now(&harness, &race).await;
     // Two replicas (the second over the same database) race for the announcement.
     let replica = harness.replica(harness.cache.clone(), config).await;
     let (first, second) = tokio::join!(

@@ -40,6 +40,9 @@ const RUNNERS: usize = 2_000;
 const CONCURRENCY: usize = 200;
 /// How long one runner keeps retrying transient failures.
 const RUNNER_PATIENCE: Duration = Duration::from_secs(40);
+/// How long a test waits for a flood to reach a point (a first wave of answers) before it calls
+/// the flood stalled: well past a runner's patience, well within nextest's hang timeout.
+const PROGRESS_DEADLINE: Duration = Duration::from_secs(120);
 
 /// What one runner was finally told, and when it asked and heard.
 #[derive(Debug, Clone)]
@@ -78,8 +81,22 @@ struct Progress {
 }
 
 impl Progress {
+    /// Waits until `count` runners heard back on their first attempt; panics if the flood has
+    /// not got that far within [`PROGRESS_DEADLINE`].
     async fn wait_for_answers(&self, count: usize) {
-        while self.answered.load(Ordering::Relaxed) < count {
+        let deadline = Instant::now() + PROGRESS_DEADLINE;
+        loop {
+            let answered = self.answered.load(Ordering::Relaxed);
+            if answered >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the flood stalled: only {answered} of the {count} awaited first attempts were \
+                 answered within {:?} ({} transient failures retried)",
+                PROGRESS_DEADLINE,
+                self.retried.load(Ordering::Relaxed),
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
@@ -448,6 +465,14 @@ async fn two_instances_never_oversell() {
     second.stop().await;
 }
 
+/// `redis_url` pointed at database `db`, whatever path (database) or query it had.
+fn redis_database(redis_url: &str, db: u8) -> String {
+    let mut url = url::Url::parse(redis_url)
+        .unwrap_or_else(|err| panic!("RUNMESH_TEST_REDIS_URL {redis_url:?} is not a URL: {err}"));
+    url.set_path(&format!("/{db}"));
+    url.to_string()
+}
+
 /// Deletes every key of svc-race's namespace in `redis_url`'s database: Redis lost everything.
 async fn lose_redis_data(redis_url: &str) -> usize {
     use fred::prelude::{Builder, ClientLike, Config, KeysInterface};
@@ -470,7 +495,7 @@ async fn lose_redis_data(redis_url: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_losing_everything_mid_run_breaks_nothing() {
     // A Redis database of its own: this test deletes every svc-race key in it.
-    let redis = format!("{}/9", redis_url().trim_end_matches('/'));
+    let redis = redis_database(&redis_url(), 9);
     let database = runmesh_platform::testkit::TestDatabase::create()
         .await
         .unwrap();
