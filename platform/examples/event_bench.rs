@@ -2,7 +2,8 @@
 //! in service transactions on one SQLite database; one consumer group handles them in another
 //! service's SQLite database (inbox row + an effect row per event). Prints events/s from the
 //! first write to the last handled event, and delivery latency (commit-side `occurred_at` to the
-//! handler) p50/p99/max.
+//! handler) p50/p99/max: once with producers writing as fast as they can (throughput; latency
+//! then includes the backlog), once at 5,000 events/s offered (latency at the target load).
 //!
 //!   cargo run --release -p runmesh-platform --example event_bench [-- EVENTS [PER_TRANSACTION]]
 //!
@@ -23,6 +24,8 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tokio_util::sync::CancellationToken;
 
 const PRODUCERS: u64 = 4;
+/// The offered load of the latency runs (the throughput target).
+const PACED: u64 = 5_000;
 
 struct Migrator;
 
@@ -98,7 +101,9 @@ struct Figures {
     max: Duration,
 }
 
-async fn run(bus: EventBus, total: u64, per_transaction: u64) -> Figures {
+/// Delivers `total` events, written `per_transaction` at a time as fast as the producers can, or
+/// at `rate` events/s in all.
+async fn run(bus: EventBus, total: u64, per_transaction: u64, rate: Option<u64>) -> Figures {
     let producer_file = TestSqlite::create().unwrap();
     let consumer_file = TestSqlite::create().unwrap();
     let producer = database(&producer_file).await;
@@ -134,7 +139,18 @@ async fn run(bus: EventBus, total: u64, per_transaction: u64) -> Figures {
                 let mine: Vec<u64> = (0..total)
                     .filter(|n| n % PRODUCERS == producer_index)
                     .collect();
+                // Each producer writes its share of the rate.
+                let mut pace = rate.map(|rate| {
+                    let period =
+                        Duration::from_secs_f64((per_transaction * PRODUCERS) as f64 / rate as f64);
+                    let mut interval = tokio::time::interval(period);
+                    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                    interval
+                });
                 for chunk in mine.chunks(per_transaction as usize) {
+                    if let Some(pace) = pace.as_mut() {
+                        pace.tick().await;
+                    }
                     let txn = runmesh_platform::db::begin_write(&db).await.unwrap();
                     let envelopes: Vec<Envelope> = chunk
                         .iter()
@@ -185,7 +201,7 @@ fn rand_suffix() -> String {
 
 fn print(label: &str, figures: &Figures) {
     println!(
-        "{label:<10} {:>10.0} events/s   p50 {:>8.2} ms   p99 {:>8.2} ms   max {:>8.2} ms",
+        "{label:<28} {:>10.0} events/s   p50 {:>8.2} ms   p99 {:>8.2} ms   max {:>8.2} ms",
         figures.per_second,
         figures.p50.as_secs_f64() * 1e3,
         figures.p99.as_secs_f64() * 1e3,
@@ -204,8 +220,10 @@ async fn main() {
         "{total} events, {PRODUCERS} producers, {per_transaction} events per transaction, SQLite producer and consumer databases"
     );
 
-    let embedded = run(EventBus::in_process(), total, per_transaction).await;
-    print("embedded", &embedded);
+    let embedded = run(EventBus::in_process(), total, per_transaction, None).await;
+    print("embedded, as fast as it goes", &embedded);
+    let embedded = run(EventBus::in_process(), total, per_transaction, Some(PACED)).await;
+    print("embedded, at 5,000/s offered", &embedded);
 
     let mut _broker = None;
     let brokers = match std::env::var("RUNMESH_TEST_KAFKA_BROKERS") {
@@ -217,6 +235,20 @@ async fn main() {
             brokers
         }
     };
-    let kafka = run(EventBus::kafka(&brokers).unwrap(), total, per_transaction).await;
-    print("kafka", &kafka);
+    let kafka = run(
+        EventBus::kafka(&brokers).unwrap(),
+        total,
+        per_transaction,
+        None,
+    )
+    .await;
+    print("kafka, as fast as it goes", &kafka);
+    let kafka = run(
+        EventBus::kafka(&brokers).unwrap(),
+        total,
+        per_transaction,
+        Some(PACED),
+    )
+    .await;
+    print("kafka, at 5,000/s offered", &kafka);
 }
