@@ -143,34 +143,55 @@ pub(crate) async fn handle_logged_until_done(
         return Some(());
     }
     for event in events {
-        let mut retry = retry_backoff();
-        let mut attempt = 1_u32;
-        loop {
-            let one = std::slice::from_ref(event);
-            let result = shutdown
-                .run_until_cancelled(handle_logged(db, group, handler, source, one))
-                .await?;
-            let Err(error) = result else { break };
-            let delay = next_delay(&mut retry);
-            let envelope = event.envelope.as_ref();
-            tracing::warn!(
-                group,
-                source,
-                sequence = event.sequence,
-                event_id = envelope.map(|e| e.id.as_str()),
-                event_type = envelope.map(|e| e.r#type.as_str()),
-                attempt,
-                retry_in_ms = delay.as_millis() as u64,
-                error = format!("{error:#}"),
-                "event handler failed; retrying"
-            );
-            shutdown
-                .run_until_cancelled(tokio::time::sleep(delay))
-                .await?;
-            attempt = attempt.saturating_add(1);
-        }
+        let envelope = event.envelope.as_ref();
+        retry_until_done(
+            shutdown,
+            || handle_logged(db, group, handler, source, std::slice::from_ref(event)),
+            |error, attempt, delay| {
+                tracing::warn!(
+                    group,
+                    source,
+                    sequence = event.sequence,
+                    event_id = envelope.map(|e| e.id.as_str()),
+                    event_type = envelope.map(|e| e.r#type.as_str()),
+                    attempt,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = format!("{error:#}"),
+                    "event handler failed; retrying"
+                );
+            },
+        )
+        .await?;
     }
     Some(())
+}
+
+/// Runs `attempt` until it succeeds, with backoff between failures, each told to `report`
+/// (error, attempt number, delay before the next). `None` when `shutdown` fired first.
+pub(crate) async fn retry_until_done<T, E, Attempt, Fut>(
+    shutdown: &CancellationToken,
+    mut attempt: Attempt,
+    report: impl Fn(&E, u32, Duration),
+) -> Option<T>
+where
+    Attempt: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut retry = retry_backoff();
+    let mut attempts = 1_u32;
+    loop {
+        match shutdown.run_until_cancelled(attempt()).await? {
+            Ok(done) => return Some(done),
+            Err(error) => {
+                let delay = next_delay(&mut retry);
+                report(&error, attempts, delay);
+                shutdown
+                    .run_until_cancelled(tokio::time::sleep(delay))
+                    .await?;
+                attempts = attempts.saturating_add(1);
+            }
+        }
+    }
 }
 
 /// Handles one event, retrying with backoff until it commits. `None` when `shutdown` fired
@@ -182,35 +203,24 @@ pub(crate) async fn handle_until_done(
     envelope: &Envelope,
     shutdown: &CancellationToken,
 ) -> Option<Handled> {
-    let mut retry = retry_backoff();
-    let mut attempt = 1_u32;
-    loop {
-        let result = shutdown
-            .run_until_cancelled(handle_one(db, group, handler, envelope))
-            .await?;
-        match result {
-            Ok(handled) => {
-                if handled == Handled::Redelivery {
-                    tracing::debug!(group, event_id = %envelope.id, "redelivered event skipped");
-                }
-                return Some(handled);
-            }
-            Err(error) => {
-                let delay = next_delay(&mut retry);
-                tracing::warn!(
-                    group,
-                    event_id = %envelope.id,
-                    event_type = %envelope.r#type,
-                    attempt,
-                    retry_in_ms = delay.as_millis() as u64,
-                    error = format!("{error:#}"),
-                    "event handler failed; retrying"
-                );
-                shutdown
-                    .run_until_cancelled(tokio::time::sleep(delay))
-                    .await?;
-                attempt = attempt.saturating_add(1);
-            }
-        }
+    let handled = retry_until_done(
+        shutdown,
+        || handle_one(db, group, handler, envelope),
+        |error, attempt, delay| {
+            tracing::warn!(
+                group,
+                event_id = %envelope.id,
+                event_type = %envelope.r#type,
+                attempt,
+                retry_in_ms = delay.as_millis() as u64,
+                error = format!("{error:#}"),
+                "event handler failed; retrying"
+            );
+        },
+    )
+    .await?;
+    if handled == Handled::Redelivery {
+        tracing::debug!(group, event_id = %envelope.id, "redelivered event skipped");
     }
+    Some(handled)
 }

@@ -32,7 +32,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::consumer::{EventHandler, Logged, handle_logged_until_done, next_delay, retry_backoff};
+use super::consumer::{
+    EventHandler, Logged, handle_logged_until_done, next_delay, retry_backoff, retry_until_done,
+};
 use super::envelope::decode_envelope;
 use super::outbox;
 
@@ -269,23 +271,16 @@ impl GroupReader {
         shutdown: CancellationToken,
     ) {
         let group = self.group.as_str();
+        let loaded = retry_until_done(
+            &shutdown,
+            || load_position(&self.db, group, &source.name),
+            |error, _, _| {
+                tracing::warn!(group, source = &*source.name, %error, "cannot read the consumer position; retrying");
+            },
+        )
+        .await;
+        let Some(mut position) = loaded else { return };
         let mut retry = retry_backoff();
-        let mut position = loop {
-            match load_position(&self.db, group, &source.name).await {
-                Ok(position) => break position,
-                Err(error) => {
-                    let delay = next_delay(&mut retry);
-                    tracing::warn!(group, source = &*source.name, %error, "cannot read the consumer position; retrying");
-                    if shutdown
-                        .run_until_cancelled(tokio::time::sleep(delay))
-                        .await
-                        .is_none()
-                    {
-                        return;
-                    }
-                }
-            }
-        };
         let mut reported: Option<(i64, Instant)> = None;
         loop {
             wake.borrow_and_update();
