@@ -369,7 +369,7 @@ async fn migrate(settings: &Settings, only: Option<&str>) -> Result<(), Failure>
             .with_context(|| format!("{}: migrating", service.name()))?;
         let pending = events::pending(&database).await.unwrap_or(0);
         println!(
-            "{}: migrated ({pending} events waiting in the outbox)",
+            "{}: migrated ({pending} events in the outbox, to publish or retained as the log)",
             service.name()
         );
     }
