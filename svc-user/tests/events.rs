@@ -103,9 +103,14 @@ async fn account_events_reach_consumers_in_order(backend: Backend) {
     let deleted = UserDeleted::decode(payload(&events[2]).as_slice()).unwrap();
     assert_eq!(deleted.user_id, user_id);
 
-    // Published rows leave the outbox.
+    // Published rows leave the outbox (Kafka). The embedded log keeps rows until every group
+    // read them, and always its newest row (so SQLite never reuses its sequence).
+    let kept = match backend {
+        Backend::Postgres => 0,
+        Backend::Embedded => 1,
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !harness.outbox().await.is_empty() {
+    while harness.outbox().await.len() > kept {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the outbox never drained"
