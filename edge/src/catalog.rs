@@ -1,6 +1,7 @@
 //! What the edge serves, read from the descriptor set at start: the public services (those with
 //! at least one `google.api.http` rule) and one REST route per rule and additional binding.
-//! Services without annotations are internal and never exposed.
+//! Services without annotations, and `…InternalService`s whatever their annotations, are internal
+//! and never exposed.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,11 @@ use runmesh_proto::google::api::http_rule::Pattern;
 use crate::template::{PathTemplate, TemplateError};
 
 const HTTP_EXTENSION: &str = "google.api.http";
+
+/// Services for other services only (`…InternalService`): never reachable through the edge.
+pub fn is_internal(service: &ServiceDescriptor) -> bool {
+    service.name().ends_with("InternalService")
+}
 
 /// Why the descriptor set cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +79,7 @@ impl Catalog {
         let mut routes = Vec::new();
         let mut public = BTreeMap::new();
         if let Some(extension) = pool.get_extension_by_name(HTTP_EXTENSION) {
-            for service in pool.services() {
+            for service in pool.services().filter(|service| !is_internal(service)) {
                 for method in service.methods() {
                     let options = method.options();
                     if !options.has_extension(&extension) {

@@ -25,6 +25,8 @@ pub const REQUEST_TIMEOUT_VAR: &str = "RUNMESH_EDGE_REQUEST_TIMEOUT";
 pub const TIMEOUTS_VAR: &str = "RUNMESH_EDGE_TIMEOUTS";
 pub const RATE_LIMIT_VAR: &str = "RUNMESH_EDGE_RATE_LIMIT";
 pub const TRUSTED_PROXIES_VAR: &str = "RUNMESH_EDGE_TRUSTED_PROXIES";
+pub const TLS_CERT_VAR: &str = "RUNMESH_EDGE_TLS_CERT";
+pub const TLS_KEY_VAR: &str = "RUNMESH_EDGE_TLS_KEY";
 
 const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,6 +66,17 @@ pub struct EdgeConfig {
     pub shutdown_grace: Duration,
     /// The contracts to serve: an encoded `FileDescriptorSet` with extension options kept.
     pub descriptor_set: Cow<'static, [u8]>,
+    /// Serve TLS (ALPN `h2`, `http/1.1`) with this certificate chain and key, reloaded when the
+    /// files change (`RUNMESH_EDGE_TLS_CERT`, `RUNMESH_EDGE_TLS_KEY`); `None` serves plain HTTP/1.1
+    /// and h2c.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of the edge's certificate chain and private key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl EdgeConfig {
@@ -85,6 +98,7 @@ impl EdgeConfig {
             shutdown_delay: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(20),
             descriptor_set: Cow::Borrowed(runmesh_proto::FILE_DESCRIPTOR_SET),
+            tls: None,
         }
     }
 
@@ -148,6 +162,7 @@ impl EdgeConfig {
                 )
             })?;
         }
+        config.tls = tls_files(raw.edge_tls_cert.as_deref(), raw.edge_tls_key.as_deref())?;
         config.redis_url.clone_from(&settings.redis_url);
         config.shutdown_delay = settings.shutdown_delay;
         config.shutdown_grace = settings.shutdown_grace;
@@ -222,6 +237,33 @@ impl EdgeConfigError {
     /// What is wrong with it.
     pub fn message(&self) -> &str {
         &self.message
+    }
+}
+
+/// Both TLS files or neither; each must be readable now (it is reloaded when it changes later).
+fn tls_files(cert: Option<&str>, key: Option<&str>) -> Result<Option<TlsFiles>, EdgeConfigError> {
+    let readable = |variable: &str, text: &str| {
+        let path = PathBuf::from(text.trim());
+        std::fs::metadata(&path)
+            .map(|_| path.clone())
+            .map_err(|error| {
+                EdgeConfigError::new(variable, format!("cannot read {}: {error}", path.display()))
+            })
+    };
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: readable(TLS_CERT_VAR, cert)?,
+            key: readable(TLS_KEY_VAR, key)?,
+        })),
+        (Some(_), None) => Err(EdgeConfigError::new(
+            TLS_KEY_VAR,
+            format!("missing: {TLS_CERT_VAR} is set, TLS needs the key too"),
+        )),
+        (None, Some(_)) => Err(EdgeConfigError::new(
+            TLS_CERT_VAR,
+            format!("missing: {TLS_KEY_VAR} is set, TLS needs the certificate too"),
+        )),
     }
 }
 
@@ -405,6 +447,8 @@ struct RawEdgeSettings {
     edge_timeouts: Option<Text>,
     edge_rate_limit: Option<Text>,
     edge_trusted_proxies: Option<Text>,
+    edge_tls_cert: Option<Text>,
+    edge_tls_key: Option<Text>,
 }
 
 /// A scalar as text whatever type the provider inferred, or a list joined with commas (TOML).

@@ -1,6 +1,6 @@
-//! gRPC-web: tonic-web turns each call (binary or text, HTTP/1.1 or HTTP/2) into plain gRPC,
-//! which is proxied as bytes to the upstream of its service, and turns the answer back. Only
-//! methods of public services are reachable.
+//! gRPC proxying: native gRPC calls are proxied as bytes to the upstream of their service; for
+//! gRPC-web, tonic-web turns each call (binary or text, HTTP/1.1 or HTTP/2) into plain gRPC
+//! first and turns the answer back. Only methods of public services are reachable.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,6 +24,17 @@ pub fn service(state: Arc<EdgeState>) -> GrpcWebService<GrpcProxy> {
     GrpcWebLayer::new().layer(GrpcProxy { state })
 }
 
+/// Proxies one native gRPC call (already HTTP/2, already gRPC framing) to its upstream.
+pub async fn proxy(
+    state: Arc<EdgeState>,
+    request: http::Request<axum::body::Body>,
+) -> axum::response::Response {
+    let request = request.map(Body::new);
+    match grpc_call(state, request).await {
+        Ok(response) | Err(response) => response.map(axum::body::Body::new),
+    }
+}
+
 /// Forwards gRPC calls of public services to their upstream.
 #[derive(Clone)]
 pub struct GrpcProxy {
@@ -42,7 +53,7 @@ impl Service<http::Request<Body>> for GrpcProxy {
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let state = self.state.clone();
         Box::pin(async move {
-            Ok(match grpc_web_call(state, request).await {
+            Ok(match grpc_call(state, request).await {
                 Ok(response) | Err(response) => response,
             })
         })
@@ -52,7 +63,7 @@ impl Service<http::Request<Body>> for GrpcProxy {
 /// One proxied call; `Err` holds the edge's own error answer. Metrics count those as errors,
 /// except calls to methods that are not public (the caller's mistake).
 #[autometrics(error_if = is_edge_failure)]
-async fn grpc_web_call(state: Arc<EdgeState>, mut request: http::Request<Body>) -> ProxyResult {
+async fn grpc_call(state: Arc<EdgeState>, mut request: http::Request<Body>) -> ProxyResult {
     let path = request.uri().path().to_owned();
     let Some(method) = state.catalog.public_method(&path) else {
         return Err(Status::unimplemented(format!("{path} is not a public method")).into_http());

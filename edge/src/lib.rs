@@ -1,6 +1,7 @@
-//! The edge: what browsers talk to. It serves REST/JSON and gRPC-web for every public gRPC
-//! service, both derived at runtime from the descriptor set (`runmesh_proto::FILE_DESCRIPTOR_SET`),
-//! so a new annotated RPC needs no edge code. Mobile apps and services keep talking gRPC directly.
+//! The edge: the one public door. On one port it serves every public gRPC service as native gRPC
+//! (HTTP/2, h2c or TLS with ALPN), gRPC-web and REST/JSON, all derived at runtime from the
+//! descriptor set (`runmesh_proto::FILE_DESCRIPTOR_SET`), so a new annotated RPC needs no edge
+//! code. Internal services are not reachable through it by any protocol.
 //!
 //! ```ignore
 //! let edge = Edge::bind(EdgeConfig::from_env(&settings)?, shutdown.clone()).await?;
@@ -10,6 +11,9 @@
 //!
 //! - REST: one route per `google.api.http` rule ([`catalog`], [`template`], [`transcode`]);
 //!   server-streaming RPCs answer NDJSON, or server-sent events with `Accept: text/event-stream`.
+//! - Native gRPC proxied to the upstream as bytes (metadata, deadlines, trailers and error
+//!   details untouched; bodies stream both ways, so uploads are never buffered whole), and
+//!   server reflection describing the public services only ([`reflection`]).
 //! - gRPC-web (binary and text, HTTP/1.1 and HTTP/2) proxied to the upstream.
 //! - Errors: gRPC status → HTTP status and a `google.rpc.Status` JSON body ([`status`]).
 //! - CORS allow-list, request ids, trace context, deadlines and the client address forwarded
@@ -20,13 +24,16 @@
 pub mod catalog;
 pub mod codec;
 pub mod config;
+mod connect;
 pub mod forward;
 mod grpc_web;
 pub mod openapi;
 mod protect;
+mod reflection;
 mod rest;
 pub mod status;
 pub mod template;
+mod tls;
 pub mod transcode;
 pub mod upstream;
 
@@ -90,6 +97,13 @@ pub enum EdgeError {
     },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    #[error("TLS certificate or key ({cert}): {source}")]
+    Tls {
+        cert: String,
+        source: std::io::Error,
+    },
+    #[error("reflection over the contracts: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
 }
 
 /// Entry point: [`Edge::bind`].
@@ -120,6 +134,14 @@ impl Edge {
         check_timeouts(&config, &catalog)?;
         let cache = cache::connect(config.redis_url.as_deref(), "runmesh:edge").await?;
         let openapi = Bytes::from(openapi::document(&catalog).to_string());
+        let reflection = reflection::Reflection::new(&config.descriptor_set, &catalog)?;
+        let tls = match &config.tls {
+            Some(files) => Some(tls::load(files).await.map_err(|source| EdgeError::Tls {
+                cert: files.cert.display().to_string(),
+                source,
+            })?),
+            None => None,
+        };
         let listener = TcpListener::bind(config.http_addr)
             .await
             .map_err(|source| EdgeError::Bind {
@@ -136,6 +158,7 @@ impl Edge {
             upstreams,
             cache,
             openapi,
+            reflection,
             draining: CancellationToken::new(),
             config,
         });
@@ -145,6 +168,7 @@ impl Edge {
             app: router(state.clone()),
             shutdown,
             state,
+            tls,
         })
     }
 }
@@ -156,6 +180,7 @@ pub struct BoundEdge {
     app: Router,
     shutdown: CancellationToken,
     state: Arc<EdgeState>,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
 }
 
 impl BoundEdge {
@@ -173,34 +198,44 @@ impl BoundEdge {
             app,
             shutdown,
             state,
+            tls,
         } = self;
         let delay = state.config.shutdown_delay;
         let grace = state.config.shutdown_grace;
-        let draining = state.draining.clone();
-        let stop_accepting = {
+        let handle = axum_server::Handle::new();
+        {
+            let handle = handle.clone();
             let shutdown = shutdown.clone();
-            async move {
+            let draining = state.draining.clone();
+            tokio::spawn(async move {
                 shutdown.cancelled().await;
                 draining.cancel();
                 tokio::time::sleep(delay).await;
-            }
-        };
-        let give_up = async move {
-            shutdown.cancelled().await;
-            tokio::time::sleep(delay + grace).await;
-        };
+                handle.graceful_shutdown(Some(grace));
+            });
+        }
         let routes = state.catalog.routes().len();
-        tracing::info!(addr = %local_addr, routes, "edge serving REST and gRPC-web");
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop_accepting);
-        tokio::select! {
-            result = server.into_future() => result.map_err(EdgeError::Serve),
-            () = give_up => {
-                tracing::warn!("in-flight HTTP requests did not finish within the shutdown grace");
-                Ok(())
+        let listener = listener.into_std().map_err(EdgeError::Serve)?;
+        let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+        match (tls, state.config.tls.clone()) {
+            (Some(config), Some(files)) => {
+                tokio::spawn(tls::reload_on_change(config.clone(), files, shutdown));
+                tracing::info!(addr = %local_addr, routes, "edge serving gRPC (TLS, ALPN h2), gRPC-web and REST");
+                axum_server::from_tcp_rustls(listener, config)
+                    .map_err(EdgeError::Serve)?
+                    .handle(handle)
+                    .serve(make_service)
+                    .await
+                    .map_err(EdgeError::Serve)
+            }
+            _ => {
+                tracing::info!(addr = %local_addr, routes, "edge serving gRPC (h2c), gRPC-web and REST");
+                axum_server::from_tcp(listener)
+                    .map_err(EdgeError::Serve)?
+                    .handle(handle)
+                    .serve(make_service)
+                    .await
+                    .map_err(EdgeError::Serve)
             }
         }
     }
@@ -214,6 +249,7 @@ pub(crate) struct EdgeState {
     renderer: StatusRenderer,
     cache: SharedCache,
     openapi: Bytes,
+    reflection: reflection::Reflection,
     /// Cancelled when shutdown starts: `/readyz` fails from then on.
     draining: CancellationToken,
 }
@@ -237,7 +273,8 @@ fn check_timeouts(config: &EdgeConfig, catalog: &Catalog) -> Result<(), EdgeConf
 fn router(state: Arc<EdgeState>) -> Router {
     let compress_when = DefaultPredicate::new()
         .and(NotForContentType::const_new("application/grpc-web"))
-        .and(NotForContentType::const_new("application/x-ndjson"));
+        .and(NotForContentType::const_new("application/x-ndjson"))
+        .and(NotForContentType::const_new("application/connect+"));
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuidV7))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
@@ -274,8 +311,21 @@ fn router(state: Arc<EdgeState>) -> Router {
         .with_state(state)
 }
 
-/// gRPC-web calls by content type; everything else is REST.
+/// By content type: native gRPC (`application/grpc`, `application/grpc+proto`) is proxied as
+/// is, or answered here for reflection; gRPC-web is translated by tonic-web and proxied;
+/// everything else is REST.
 async fn dispatch(State(state): State<Arc<EdgeState>>, request: Request) -> Response {
+    if protect::native_grpc(&request) {
+        if let Some(reflection) = state.reflection.route(request.uri().path()) {
+            return reflection::call(reflection, request).await;
+        }
+        // No total body limit: a client stream may carry hundreds of MB and flows through
+        // without being buffered; each message is bounded by the upstream's message limit.
+        return grpc_web::proxy(state, request).await;
+    }
+    if connect::is_connect(&request) {
+        return connect::handle(state, request).await;
+    }
     if protect::grpc_web_content_type(&request).is_none() {
         return rest::handle(state, request).await;
     }
@@ -299,6 +349,8 @@ fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
         HeaderName::from_static("x-grpc-web"),
         HeaderName::from_static("x-user-agent"),
         HeaderName::from_static("grpc-timeout"),
+        connect::PROTOCOL_VERSION,
+        connect::TIMEOUT_MS,
         X_REQUEST_ID,
         HeaderName::from_static("traceparent"),
         HeaderName::from_static("tracestate"),

@@ -98,3 +98,17 @@ pub fn grpc_web_content_type<B>(request: &http::Request<B>) -> Option<HeaderValu
         .filter(|value| value.as_bytes().starts_with(b"application/grpc-web"))
         .cloned()
 }
+
+/// A native gRPC call: `application/grpc` or `application/grpc+…` (not gRPC-web) over HTTP/2.
+pub fn native_grpc<B>(request: &http::Request<B>) -> bool {
+    request.version() == http::Version::HTTP_2
+        && request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|value| {
+                let value = value.as_bytes();
+                value == b"application/grpc"
+                    || value.starts_with(b"application/grpc+")
+                    || value.starts_with(b"application/grpc;")
+            })
+}

@@ -109,7 +109,7 @@ fn is_server_error(result: &Result<Response, Response>) -> bool {
 
 /// Runs an upstream call under the deadline. tonic's client answers CANCELLED when the deadline
 /// it sent passes; to the client that is DEADLINE_EXCEEDED.
-async fn within<T>(
+pub(crate) async fn within<T>(
     deadline: Duration,
     started: Instant,
     call: impl Future<Output = Result<T, tonic::Status>>,

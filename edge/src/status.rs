@@ -128,7 +128,7 @@ impl StatusRenderer {
 }
 
 /// `Retry-After` in whole seconds (rounded up, at least 1) from a `RetryInfo` detail.
-fn retry_after_seconds(status: &tonic::Status) -> Option<u64> {
+pub(crate) fn retry_after_seconds(status: &tonic::Status) -> Option<u64> {
     let delay = status.get_details_retry_info()?.retry_delay?;
     let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     Some(seconds.max(1))

@@ -120,6 +120,32 @@ async fn handle(
             request,
         )
         .await
+    } else if method.is_client_streaming() {
+        let output = method.output();
+        grpc.client_streaming(
+            service_fn(
+                move |request: tonic::Request<tonic::Streaming<DynamicMessage>>| {
+                    let output = output.clone();
+                    async move {
+                        let mut pages = request.into_inner();
+                        let (mut count, mut bytes) = (0_i64, 0_i64);
+                        while let Some(page) = pages.message().await? {
+                            count += 1;
+                            bytes += page
+                                .get_field_by_name("data")
+                                .and_then(|v| v.as_bytes().map(|b| b.len() as i64))
+                                .unwrap_or_default();
+                        }
+                        let mut summary = DynamicMessage::new(output);
+                        summary.set_field_by_name("pages", Value::I64(count));
+                        summary.set_field_by_name("bytes", Value::I64(bytes));
+                        Ok::<_, Status>(tonic::Response::new(summary))
+                    }
+                },
+            ),
+            request,
+        )
+        .await
     } else {
         let handler = method.clone();
         grpc.unary(
