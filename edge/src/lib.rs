@@ -27,6 +27,7 @@ pub mod config;
 mod connect;
 pub mod forward;
 mod grpc_web;
+mod health;
 pub mod openapi;
 mod protect;
 mod reflection;
@@ -318,6 +319,13 @@ async fn dispatch(State(state): State<Arc<EdgeState>>, request: Request) -> Resp
     if protect::native_grpc(&request) {
         if let Some(reflection) = state.reflection.route(request.uri().path()) {
             return reflection::call(reflection, request).await;
+        }
+        if request.uri().path().starts_with("/grpc.health.v1.Health/") {
+            let health = health::service(state.clone());
+            return match health.oneshot(request.map(tonic::body::Body::new)).await {
+                Ok(response) => response.map(Body::new),
+                Err(never) => match never {},
+            };
         }
         // No total body limit: a client stream may carry hundreds of MB and flows through
         // without being buffered; each message is bounded by the upstream's message limit.

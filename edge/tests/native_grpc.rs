@@ -347,3 +347,24 @@ async fn a_200_mb_client_stream_passes_through_without_being_buffered() {
         grown / (1024 * 1024)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_through_the_edge_answers_for_public_services_only() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let (_user, edge) = user_and_edge(|_| {}).await;
+    let mut health = HealthClient::new(channel(edge.addr).await);
+    let check = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    for service in ["", "runmesh.user.v1.UserService"] {
+        let answer = health.check(check(service)).await.unwrap().into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
+    }
+    let hidden = health
+        .check(check("runmesh.user.v1.UserInternalService"))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+}
