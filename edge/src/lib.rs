@@ -25,6 +25,7 @@ pub mod catalog;
 pub mod codec;
 pub mod config;
 mod connect;
+mod docs;
 pub mod forward;
 mod grpc_web;
 mod health;
@@ -307,6 +308,7 @@ fn router(state: Arc<EdgeState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))
         .route("/.well-known/jwks.json", get(jwks))
+        .merge(docs::routes())
         .fallback(dispatch)
         .layer(layers)
         .with_state(state)
