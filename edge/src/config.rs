@@ -13,6 +13,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use http::{HeaderValue, Uri};
+use runmesh_platform::auth::MeshKey;
 use runmesh_platform::config::{CONFIG_FILE_VAR, ENV_PREFIX, Settings, parse_positive_duration};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -70,6 +71,10 @@ pub struct EdgeConfig {
     /// files change (`RUNMESH_EDGE_TLS_CERT`, `RUNMESH_EDGE_TLS_KEY`); `None` serves plain HTTP/1.1
     /// and h2c.
     pub tls: Option<TlsFiles>,
+    /// Signs the service tokens of the edge's own calls to internal RPCs (svc-user's `GetJwks`
+    /// for `/.well-known/jwks.json`): `RUNMESH_SERVICE_SECRET`, or this process's key when it is
+    /// unset (`runmesh up`, where the services run in the same process).
+    pub mesh_key: MeshKey,
 }
 
 /// PEM files of the edge's certificate chain and private key.
@@ -98,6 +103,7 @@ impl EdgeConfig {
             shutdown_delay: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(20),
             descriptor_set: Cow::Borrowed(runmesh_proto::FILE_DESCRIPTOR_SET),
+            mesh_key: MeshKey::process(),
             tls: None,
         }
     }
@@ -166,17 +172,28 @@ impl EdgeConfig {
         config.redis_url.clone_from(&settings.redis_url);
         config.shutdown_delay = settings.shutdown_delay;
         config.shutdown_grace = settings.shutdown_grace;
+        config.mesh_key = settings.mesh_key();
         Ok(config)
     }
 
     /// The deadline for `method` (`/pkg.Service/Method`): its own, its service's, or the default.
     pub fn timeout_for(&self, service: &str, method: &str) -> Duration {
-        self.timeouts
-            .get(&format!("{service}/{method}"))
-            .or_else(|| self.timeouts.get(service))
-            .copied()
-            .unwrap_or(self.request_timeout)
+        timeout_for(&self.timeouts, self.request_timeout, service, method)
     }
+}
+
+/// `method`'s own deadline in `timeouts`, its service's, or `default`.
+pub(crate) fn timeout_for(
+    timeouts: &BTreeMap<String, Duration>,
+    default: Duration,
+    service: &str,
+    method: &str,
+) -> Duration {
+    timeouts
+        .get(&format!("{service}/{method}"))
+        .or_else(|| timeouts.get(service))
+        .copied()
+        .unwrap_or(default)
 }
 
 /// Where the gRPC services are.

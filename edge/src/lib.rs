@@ -121,7 +121,7 @@ impl Edge {
         shutdown: CancellationToken,
     ) -> Result<BoundEdge, EdgeError> {
         let mut catalog = Catalog::new(&config.descriptor_set)?;
-        let upstreams = Upstreams::new(&config.upstreams, &catalog)?;
+        let upstreams = Upstreams::new(&config, &catalog)?;
         for service in catalog.public_services() {
             if upstreams.channel(service.full_name()).is_none() {
                 tracing::warn!(

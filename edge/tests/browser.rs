@@ -1,7 +1,8 @@
 //! A real browser: headless Chromium (Debian's) driven by Playwright loads a page that calls
-//! UserService through the edge's gRPC-web with a client generated from our protos
-//! (buf + protoc-gen-es + connect-web). From an allowed origin the calls work and the browser
-//! can read error statuses; from another origin CORS blocks them.
+//! UserService through the edge with a client generated from our protos (buf + protoc-gen-es +
+//! connect-web), over gRPC-web and over the Connect protocol in JSON and binary. From an allowed
+//! origin the calls work and the browser can read error statuses and details; from another
+//! origin CORS blocks them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -50,8 +51,18 @@ async fn serve_page() -> SocketAddr {
     addr
 }
 
-#[tokio::test]
-async fn a_browser_calls_the_user_service_over_grpc_web_from_allowed_origins_only() {
+/// The account a run.mjs call signs up: gRPC-web's keep their first names.
+fn mail(protocol: &str, who: &str) -> String {
+    if protocol == "grpc-web" {
+        format!("browser-{who}@example.com")
+    } else {
+        format!("browser-{protocol}-{who}@example.com")
+    }
+}
+
+/// The page calls UserService over `protocol` from an allowed origin (the calls work, and the
+/// browser reads error codes and details) and from another origin (CORS blocks the calls).
+async fn calls_from_allowed_origins_only(protocol: &str) {
     prepare_browser_dir().await;
     let allowed_page = serve_page().await;
     let denied_page = serve_page().await;
@@ -68,6 +79,7 @@ async fn a_browser_calls_the_user_service_over_grpc_web_from_allowed_origins_onl
             &format!("http://{denied_page}/"),
             &format!("http://{}", edge.addr),
             PASSWORD,
+            protocol,
         ],
         Duration::from_secs(90),
     )
@@ -77,11 +89,15 @@ async fn a_browser_calls_the_user_service_over_grpc_web_from_allowed_origins_onl
 
     let allowed = &outcome["allowed"];
     assert_eq!(allowed["ok"], true, "{outcome}");
-    assert_eq!(allowed["email"], "browser-allowed@example.com");
+    assert_eq!(allowed["email"], mail(protocol, "allowed"));
     assert_eq!(allowed["roles"], json!(["RUNNER"]), "{outcome}");
-    // The browser read the error status: grpc-status and grpc-message are exposed by CORS.
+    // The browser read the error status (gRPC-web: grpc-status and grpc-message are exposed by
+    // CORS; Connect: the JSON error body).
     assert_eq!(allowed["anonymousCode"], "Unauthenticated", "{outcome}");
     assert!(!allowed["anonymousReason"].as_str().unwrap().is_empty());
+    assert_eq!(allowed["duplicateCode"], "AlreadyExists", "{outcome}");
+    let details = allowed["duplicateDetails"].to_string();
+    assert!(details.contains("google.rpc.ErrorInfo"), "{outcome}");
 
     let denied = &outcome["denied"];
     assert_eq!(denied["ok"], false, "{outcome}");
@@ -94,8 +110,23 @@ async fn a_browser_calls_the_user_service_over_grpc_web_from_allowed_origins_onl
         .post(
             "/v1/auth/sign-up",
             &[],
-            &json!({"email": "browser-denied@example.com", "password": PASSWORD, "displayName": "D"}),
+            &json!({"email": mail(protocol, "denied"), "password": PASSWORD, "displayName": "D"}),
         )
         .await;
     assert_eq!(signed_up.status, StatusCode::OK, "{signed_up:?}");
+}
+
+#[tokio::test]
+async fn a_browser_calls_the_user_service_over_grpc_web_from_allowed_origins_only() {
+    calls_from_allowed_origins_only("grpc-web").await;
+}
+
+#[tokio::test]
+async fn a_browser_calls_the_user_service_over_connect_json_from_allowed_origins_only() {
+    calls_from_allowed_origins_only("connect-json").await;
+}
+
+#[tokio::test]
+async fn a_browser_calls_the_user_service_over_connect_binary_from_allowed_origins_only() {
+    calls_from_allowed_origins_only("connect-proto").await;
 }

@@ -13,6 +13,8 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+use crate::auth::MeshKey;
+
 /// Prefix of every runmesh environment variable.
 pub const ENV_PREFIX: &str = "RUNMESH_";
 /// Variable naming the optional TOML file.
@@ -48,6 +50,12 @@ pub struct Settings {
     /// `http://user:50051`): where they fetch the token-signing keys (JWKS).
     #[serde(deserialize_with = "de_peer_url")]
     pub peer_user: Option<String>,
+    /// The mesh secret every runmesh component of a deployment shares
+    /// (`RUNMESH_SERVICE_SECRET`, at least 32 bytes): it signs and checks the service tokens of
+    /// internal RPCs. `runmesh serve` refuses to start without it; `runmesh up` uses a random
+    /// key per process when it is unset. Never logged.
+    #[serde(deserialize_with = "de_service_secret")]
+    pub service_secret: Option<MeshKey>,
     /// Comma-separated `host:port` list, normalised (`a:9092,b:9092`); `None` means the
     /// in-process event bus.
     #[serde(deserialize_with = "de_kafka_brokers")]
@@ -113,6 +121,7 @@ impl Default for Settings {
             database_url: None,
             redis_url: None,
             peer_user: None,
+            service_secret: None,
             kafka_brokers: None,
             log_format: LogFormat::Auto,
             log_filter: "info".to_owned(),
@@ -172,6 +181,10 @@ impl fmt::Debug for Settings {
             )
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("peer_user", &self.peer_user)
+            .field(
+                "service_secret",
+                &self.service_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("kafka_brokers", &self.kafka_brokers)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
@@ -453,6 +466,23 @@ fn de_peer_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Stri
             None => Err(format!("not a URL ({EXPECTED})")),
         }
     })
+}
+
+fn de_service_secret<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<MeshKey>, D::Error> {
+    // Never echo the value: it is a secret.
+    parsed_optional(deserializer, |secret| {
+        MeshKey::from_secret(secret.as_bytes()).map_err(|error| error.to_string())
+    })
+}
+
+impl Settings {
+    /// The mesh key: `RUNMESH_SERVICE_SECRET`, or this process's random key when it is unset
+    /// (every component in one process, as in `runmesh up`).
+    pub fn mesh_key(&self) -> MeshKey {
+        self.service_secret.clone().unwrap_or_else(MeshKey::process)
+    }
 }
 
 /// The scheme of `scheme://…`, without echoing the rest (it may hold a password).

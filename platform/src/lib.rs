@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod peer;
 pub mod server;
 pub mod service;
 pub mod telemetry;

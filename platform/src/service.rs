@@ -10,7 +10,10 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{AuthLayer, KeySource, StaticKeySource, TokenVerifier, VerifierConfig};
+use crate::auth::{
+    AuthLayer, KeySource, MeshKey, ServiceTokenIssuer, ServiceTokenVerifier, StaticKeySource,
+    TokenVerifier, VerifierConfig,
+};
 use crate::cache::{self, SharedCache};
 use crate::config::{Settings, redact_url};
 use crate::db;
@@ -30,6 +33,9 @@ pub struct ServiceContext {
     pub bus: EventBus,
     /// Verifies access tokens; the same verifier the server's auth layer uses.
     pub tokens: Arc<TokenVerifier>,
+    /// The mesh key: signs the service tokens of this service's calls to internal RPCs
+    /// ([`ServiceContext::service_tokens`]) and checks those of calls to its own.
+    pub mesh: MeshKey,
     /// Cancelled when the process starts shutting down.
     pub shutdown: CancellationToken,
     /// Background work (relays, consumers, schedulers) the runtime waits for before exiting.
@@ -42,6 +48,12 @@ impl ServiceContext {
     /// cache and event bus when they are external.
     pub fn probes(&self) -> Vec<Arc<dyn Probe>> {
         self.probes.clone()
+    }
+
+    /// Service tokens naming this service as the caller, for its calls to other services'
+    /// internal RPCs (see [`crate::peer::PeerChannel`]).
+    pub fn service_tokens(&self) -> ServiceTokenIssuer {
+        ServiceTokenIssuer::new(self.name, self.mesh.clone())
     }
 }
 
@@ -136,7 +148,13 @@ pub async fn run(
         key_source,
     )?);
 
-    let mut server = GrpcServer::builder(&settings).layer(AuthLayer::new(tokens.clone()));
+    // Internal RPCs take service tokens signed with the mesh key: RUNMESH_SERVICE_SECRET, or
+    // this process's random key (`runmesh serve` refuses to start without the secret).
+    let mesh = settings.mesh_key();
+    let mut server = GrpcServer::builder(&settings).layer(
+        AuthLayer::new(tokens.clone())
+            .with_service_tokens(Arc::new(ServiceTokenVerifier::new(mesh.clone()))),
+    );
     for (service, database, cache) in prepared {
         let mut probes = vec![db::probe(database.clone())];
         if settings.redis_url.is_some() {
@@ -157,6 +175,7 @@ pub async fn run(
             cache,
             bus: bus.clone(),
             tokens: tokens.clone(),
+            mesh: mesh.clone(),
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),
             probes,

@@ -269,3 +269,32 @@ fn debug_output_redacts_passwords() {
         Ok(())
     });
 }
+
+#[test]
+fn the_service_secret_is_at_least_32_bytes_and_never_shown() {
+    let error = error_for("RUNMESH_SERVICE_SECRET", "too-short-secret");
+    assert_eq!(
+        error,
+        "RUNMESH_SERVICE_SECRET: must be at least 32 bytes (got 16); generate one with `openssl rand -base64 48`"
+    );
+    assert!(!error.contains("too-short-secret"));
+
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        let settings = Settings::from_env().unwrap();
+        assert!(settings.service_secret.is_none());
+        jail.set_env(
+            "RUNMESH_SERVICE_SECRET",
+            "correct-horse-battery-staple-and-more-words",
+        );
+        let settings = Settings::from_env().unwrap();
+        assert!(settings.service_secret.is_some());
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("correct-horse"), "{debug}");
+        assert!(
+            debug.contains("service_secret: Some(\"<redacted>\")"),
+            "{debug}"
+        );
+        Ok(())
+    });
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use runmesh_edge::{Edge, EdgeConfig};
+use runmesh_platform::auth::ServiceTokenIssuer;
 use runmesh_platform::config::Settings;
 use runmesh_platform::service::{self, Service};
 use runmesh_platform::{db, events};
@@ -43,6 +44,8 @@ enum Command {
     Up,
     /// Run one service against the database, Redis and Kafka named by RUNMESH_DATABASE_URL,
     /// RUNMESH_REDIS_URL and RUNMESH_KAFKA_BROKERS (one Deployment per service in Kubernetes).
+    /// Needs RUNMESH_SERVICE_SECRET, shared by every process of the deployment: internal RPCs
+    /// take service tokens signed with it.
     Serve {
         /// The service to run, or `edge` (REST/JSON and gRPC-web on RUNMESH_HTTP_ADDR, calling
         /// the services at RUNMESH_EDGE_UPSTREAM / RUNMESH_EDGE_UPSTREAMS).
@@ -154,11 +157,13 @@ async fn execute(command: Command, settings: Settings) -> Result<ExitCode, Failu
             serve(settings, services, "runmesh", None, Some(edge)).await?;
         }
         Command::Serve { service } if service == services::EDGE => {
+            require_service_secret(&settings)?;
             let edge =
                 EdgeConfig::from_env(&settings).map_err(|e| Failure::Config(e.to_string()))?;
             serve_edge(settings, edge).await?;
         }
         Command::Serve { service } => {
+            require_service_secret(&settings)?;
             let selected = services::build(&service, &settings).map_err(Failure::Config)?;
             let remote_keys = remote_keys(&settings, &service)?;
             if settings.database_url.is_none() {
@@ -178,8 +183,24 @@ async fn execute(command: Command, settings: Settings) -> Result<ExitCode, Failu
     Ok(ExitCode::SUCCESS)
 }
 
+/// `runmesh serve` runs one component per process: they prove to each other that they belong
+/// to the deployment with service tokens signed with the secret they share, so it must be set
+/// (`runmesh up` has every component in one process and uses a random key when it is unset).
+fn require_service_secret(settings: &Settings) -> Result<(), Failure> {
+    if settings.service_secret.is_some() {
+        return Ok(());
+    }
+    Err(Failure::Config(
+        "RUNMESH_SERVICE_SECRET: not set; `runmesh serve` needs the secret every runmesh process \
+         of the deployment shares (at least 32 bytes, e.g. from `openssl rand -base64 48`) to \
+         sign and check the service tokens of internal RPCs"
+            .to_string(),
+    ))
+}
+
 /// Where a service that does not issue tokens gets the signing keys: svc-user's `GetJwks` at
-/// `RUNMESH_PEER_USER`.
+/// `RUNMESH_PEER_USER` (every address of the name, balanced), with a service token naming
+/// `service` as the caller.
 fn remote_keys(settings: &Settings, service: &str) -> Result<service::RemoteKeys, Failure> {
     if service == runmesh_svc_user::NAME {
         return Ok(None);
@@ -190,13 +211,10 @@ fn remote_keys(settings: &Settings, service: &str) -> Result<service::RemoteKeys
         );
         return Ok(None);
     };
-    let channel = tonic::transport::Endpoint::from_shared(url.clone())
-        .map_err(|error| Failure::Config(format!("RUNMESH_PEER_USER: {error}")))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect_lazy();
-    Ok(Some(Arc::new(runmesh_svc_user::GrpcKeySource::new(
-        channel,
-    ))))
+    let caller = ServiceTokenIssuer::new(service.to_owned(), settings.mesh_key());
+    let keys = runmesh_svc_user::GrpcKeySource::connect(url, &caller)
+        .map_err(|error| Failure::Config(format!("RUNMESH_PEER_USER: {error}")))?;
+    Ok(Some(Arc::new(keys)))
 }
 
 async fn create_admin(settings: &Settings, email: &str, password: &str) -> anyhow::Result<()> {

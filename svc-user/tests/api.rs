@@ -31,6 +31,7 @@ on_both_backends!(
     admins_grant_and_revoke_roles,
     calls_about_me_need_a_valid_token_and_session,
     internal_lookups_and_keys,
+    internal_rpcs_need_a_service_identity,
     create_admin_bootstraps_and_is_repeatable,
 );
 
@@ -926,4 +927,85 @@ fn access_claims(token: &str) -> serde_json::Value {
         .decode(payload)
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
+}
+
+/// `GetUsers` hands out emails, roles and settings: only runmesh services with a service token
+/// for `user` may call it (and `GetJwks`), never anonymous callers or runners.
+async fn internal_rpcs_need_a_service_identity(backend: Backend) {
+    use runmesh_platform::auth::service_token::{MESH_ISSUER, ServiceClaims};
+    use runmesh_platform::auth::{MeshKey, SERVICE_TOKEN_HEADER, ServiceTokenIssuer};
+
+    let harness = Harness::start(backend).await;
+    let signed_up = harness.sign_up(&email()).await;
+    let user = signed_up.user.unwrap();
+    let runner_token = signed_up.tokens.unwrap().access_token;
+    let lookup = || proto::GetUsersRequest {
+        user_ids: vec![user.id.clone()],
+    };
+    let with_service_token = |token: String| {
+        let mut request = tonic::Request::new(lookup());
+        request
+            .metadata_mut()
+            .insert(SERVICE_TOKEN_HEADER, token.parse().unwrap());
+        request
+    };
+    let get_users = |request: tonic::Request<proto::GetUsersRequest>| {
+        let mut client = harness.anonymous_internal();
+        async move { client.get_users(request).await.unwrap_err() }
+    };
+
+    let anonymous = get_users(tonic::Request::new(lookup())).await;
+    assert_status(&anonymous, Code::Unauthenticated, "SERVICE_TOKEN_REQUIRED");
+    let keys = harness
+        .anonymous_internal()
+        .get_jwks(proto::GetJwksRequest {})
+        .await
+        .unwrap_err();
+    assert_status(&keys, Code::Unauthenticated, "SERVICE_TOKEN_REQUIRED");
+
+    // A runner's valid access token: it works on UserService, not here.
+    harness.get_me(&runner_token).await.unwrap();
+    let runner = get_users(authorized(lookup(), &runner_token)).await;
+    assert_status(&runner, Code::Unauthenticated, "SERVICE_TOKEN_REQUIRED");
+    let runner_as_service = get_users(with_service_token(runner_token.clone())).await;
+    assert_status(
+        &runner_as_service,
+        Code::Unauthenticated,
+        "SERVICE_TOKEN_INVALID",
+    );
+
+    let now = jsonwebtoken::get_current_timestamp();
+    let expired = harness
+        .service_tokens("race")
+        .sign(&ServiceClaims {
+            iss: MESH_ISSUER.to_owned(),
+            sub: "race".to_owned(),
+            aud: "user".to_owned(),
+            iat: now - 120,
+            exp: now - 60,
+            jti: "expired".to_owned(),
+        })
+        .unwrap();
+    let status = get_users(with_service_token(expired)).await;
+    assert_status(&status, Code::Unauthenticated, "SERVICE_TOKEN_EXPIRED");
+
+    let forged = ServiceTokenIssuer::new("race", MeshKey::random())
+        .token("user")
+        .unwrap();
+    let status = get_users(with_service_token(forged)).await;
+    assert_status(&status, Code::Unauthenticated, "SERVICE_TOKEN_INVALID");
+
+    let for_race = harness.service_tokens("edge").token("race").unwrap();
+    let status = get_users(with_service_token(for_race)).await;
+    assert_status(&status, Code::PermissionDenied, "SERVICE_NOT_ALLOWED");
+
+    let valid = harness.service_tokens("race").token("user").unwrap();
+    let users = harness
+        .anonymous_internal()
+        .get_users(with_service_token(valid))
+        .await
+        .unwrap()
+        .into_inner()
+        .users;
+    assert_eq!(users, [user]);
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use runmesh_platform::auth::{MeshKey, ServiceTokenIssuer};
 use runmesh_platform::config::Settings;
 use runmesh_platform::service::{Service, run};
 use runmesh_proto::runmesh::user::v1 as proto;
@@ -90,7 +91,21 @@ async fn runs_embedded_through_the_platform_runtime() {
         .unwrap();
     assert_eq!(me.email, "runtime@example.org");
 
-    let keys = UserInternalServiceClient::new(channel)
+    // Internal RPCs need a service token signed with the process's mesh key (no
+    // RUNMESH_SERVICE_SECRET here, as in `runmesh up`).
+    let anonymous = UserInternalServiceClient::new(channel.clone())
+        .get_users(proto::GetUsersRequest {
+            user_ids: vec![me.id.clone()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        anonymous.code(),
+        tonic::Code::Unauthenticated,
+        "{anonymous:?}"
+    );
+    let credentials = ServiceTokenIssuer::new("race", MeshKey::process()).credentials("user");
+    let keys = UserInternalServiceClient::with_interceptor(channel, credentials)
         .get_jwks(proto::GetJwksRequest {})
         .await
         .unwrap()

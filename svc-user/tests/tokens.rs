@@ -59,7 +59,14 @@ impl OtherService {
         let mut config =
             VerifierConfig::new(issuer.config.issuer.clone(), issuer.config.audience.clone());
         config.min_refresh_interval = Duration::ZERO;
-        let keys = Arc::new(GrpcKeySource::new(issuer.channel()));
+        // Fetched as svc-race would: GetJwks is internal, so with a service token.
+        let keys = Arc::new(
+            GrpcKeySource::connect(
+                &format!("http://{}", issuer.addr),
+                &issuer.service_tokens("race"),
+            )
+            .unwrap(),
+        );
         let verifier = Arc::new(TokenVerifier::new(config, keys).unwrap());
         let settings = Settings {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -1,10 +1,14 @@
 // Loads the test page from an allowed and from a disallowed origin in headless Chromium and
-// calls UserService through the edge's gRPC-web from each. Prints one JSON line.
+// calls UserService through the edge from each, over gRPC-web (the default) or the Connect
+// protocol ("connect-json", "connect-proto"). Prints one JSON line.
 //
-//   node run.mjs <allowed page URL> <disallowed page URL> <edge URL> <password>
+//   node run.mjs <allowed page URL> <disallowed page URL> <edge URL> <password> [protocol]
 import { chromium } from "playwright-core";
 
-const [allowedPage, deniedPage, edgeUrl, password] = process.argv.slice(2);
+const [allowedPage, deniedPage, edgeUrl, password, protocol = "grpc-web"] = process.argv.slice(2);
+// The gRPC-web accounts keep their historical names; other protocols get their own.
+const mail = (who) =>
+  protocol === "grpc-web" ? `browser-${who}@example.com` : `browser-${protocol}-${who}@example.com`;
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   headless: true,
@@ -29,14 +33,14 @@ try {
     });
     await page.goto(url);
     const outcome = await page.evaluate(
-      ([edge, mail, secret]) => window.runmesh.run(edge, mail, secret),
-      [edgeUrl, email, password],
+      ([edge, address, secret, over]) => window.runmesh.run(edge, address, secret, over),
+      [edgeUrl, email, password, protocol],
     );
     await page.close();
     return { ...outcome, consoleErrors };
   };
-  const allowed = await callFrom(allowedPage, "browser-allowed@example.com");
-  const denied = await callFrom(deniedPage, "browser-denied@example.com");
+  const allowed = await callFrom(allowedPage, mail("allowed"));
+  const denied = await callFrom(deniedPage, mail("denied"));
   console.log(JSON.stringify({ allowed, denied }));
 } finally {
   await browser.close();

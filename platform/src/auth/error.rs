@@ -4,7 +4,9 @@ use crate::error::ApiError;
 
 /// Why a call was not authenticated. Converts into an [`ApiError`] whose reason tells the client
 /// what to do: `TOKEN_EXPIRED` (refresh and retry), `TOKEN_NOT_YET_VALID` (clock skew),
-/// `TOKEN_REQUIRED` (sign in), `TOKEN_INVALID` (sign in again), `AUTH_KEYS_UNAVAILABLE` (retry).
+/// `TOKEN_REQUIRED` (sign in), `TOKEN_INVALID` (sign in again), `AUTH_KEYS_UNAVAILABLE` (retry);
+/// for internal RPCs `SERVICE_TOKEN_REQUIRED`, `SERVICE_TOKEN_EXPIRED`, `SERVICE_TOKEN_INVALID`
+/// (all `UNAUTHENTICATED`) and `SERVICE_NOT_ALLOWED` (`PERMISSION_DENIED`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("this call needs a bearer token")]
@@ -39,6 +41,16 @@ pub enum AuthError {
     /// fine, so this is not an authentication failure.
     #[error("signing keys are unavailable")]
     KeysUnavailable,
+    /// An internal RPC called without a service token (anonymously, or with a runner's token).
+    #[error("internal RPCs are for runmesh services only: this call needs a service token")]
+    ServiceTokenRequired,
+    #[error("the service token has expired")]
+    ServiceTokenExpired,
+    #[error("the service token is invalid: {0}")]
+    ServiceTokenInvalid(String),
+    /// A valid service token, for another service's internal RPCs.
+    #[error("service {caller:?} holds no token for {audience:?}'s internal RPCs")]
+    ServiceNotAllowed { caller: String, audience: String },
 }
 
 impl AuthError {
@@ -49,6 +61,10 @@ impl AuthError {
             Self::Expired => "TOKEN_EXPIRED",
             Self::NotYetValid => "TOKEN_NOT_YET_VALID",
             Self::KeysUnavailable => "AUTH_KEYS_UNAVAILABLE",
+            Self::ServiceTokenRequired => "SERVICE_TOKEN_REQUIRED",
+            Self::ServiceTokenExpired => "SERVICE_TOKEN_EXPIRED",
+            Self::ServiceTokenInvalid(_) => "SERVICE_TOKEN_INVALID",
+            Self::ServiceNotAllowed { .. } => "SERVICE_NOT_ALLOWED",
             Self::InvalidAuthorizationHeader
             | Self::Malformed
             | Self::MissingKeyId
@@ -87,6 +103,9 @@ impl From<AuthError> for ApiError {
         match err {
             AuthError::KeysUnavailable => ApiError::unavailable(reason, err.to_string())
                 .with_retry_after(Duration::from_secs(1)),
+            AuthError::ServiceNotAllowed { .. } => {
+                ApiError::permission_denied(reason, err.to_string())
+            }
             _ => ApiError::unauthenticated(reason, err.to_string()),
         }
     }

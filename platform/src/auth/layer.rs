@@ -5,6 +5,10 @@ use futures::future::BoxFuture;
 use http::{HeaderMap, Request, Response, header::AUTHORIZATION};
 use tower::{Layer, Service};
 
+use super::service_token::{
+    SERVICE_TOKEN_HEADER, ServiceCaller, ServiceTokenVerifier, is_internal_service, path_service,
+    service_audience,
+};
 use super::{AuthError, TokenVerifier};
 use crate::error::ApiError;
 
@@ -17,15 +21,30 @@ const OPEN_PATH_PREFIXES: [&str; 2] = ["/grpc.health.v1.Health/", "/grpc.reflect
 ///   extensions;
 /// - an invalid one is answered with `UNAUTHENTICATED` (with `ErrorInfo`) and no handler runs;
 /// - no `authorization` header: the call goes on without a caller (public RPCs such as sign-up);
-/// - health and reflection calls pass untouched.
+/// - health and reflection calls pass untouched;
+/// - internal services (`…InternalService`) take no bearer token at all: they need a valid
+///   service token for their own service in `x-runmesh-service-token` (a
+///   [`ServiceCaller`] in the extensions), else `UNAUTHENTICATED` (none, expired, forged) or
+///   `PERMISSION_DENIED` (a token for another service). Without
+///   [`with_service_tokens`](Self::with_service_tokens) every internal call is refused.
 #[derive(Clone)]
 pub struct AuthLayer {
     verifier: Arc<TokenVerifier>,
+    services: Option<Arc<ServiceTokenVerifier>>,
 }
 
 impl AuthLayer {
     pub fn new(verifier: Arc<TokenVerifier>) -> Self {
-        Self { verifier }
+        Self {
+            verifier,
+            services: None,
+        }
+    }
+
+    /// Accepts service tokens checked by `services` on internal RPCs.
+    pub fn with_service_tokens(mut self, services: Arc<ServiceTokenVerifier>) -> Self {
+        self.services = Some(services);
+        self
     }
 }
 
@@ -36,6 +55,7 @@ impl<S> Layer<S> for AuthLayer {
         AuthService {
             inner,
             verifier: Arc::clone(&self.verifier),
+            services: self.services.clone(),
         }
     }
 }
@@ -45,6 +65,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     verifier: Arc<TokenVerifier>,
+    services: Option<Arc<ServiceTokenVerifier>>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
@@ -75,6 +96,23 @@ where
         {
             return Box::pin(inner.call(request));
         }
+        if let Some(service) = path_service(path).filter(|service| is_internal_service(service)) {
+            return match self.service_caller(service, request.headers()) {
+                Ok(caller) => {
+                    request.extensions_mut().insert(caller);
+                    Box::pin(inner.call(request))
+                }
+                Err(err) => {
+                    tracing::debug!(
+                        path,
+                        reason = err.reason(),
+                        error = %err,
+                        "refused an internal call"
+                    );
+                    Box::pin(std::future::ready(Ok(reject(err))))
+                }
+            };
+        }
         let token = match bearer_token(request.headers()) {
             None => return Box::pin(inner.call(request)),
             Some(Ok(token)) => token.to_owned(),
@@ -99,6 +137,28 @@ where
                 }
             }
         })
+    }
+}
+
+impl<S> AuthService<S> {
+    /// The verified caller of an internal RPC of `service`.
+    fn service_caller(
+        &self,
+        service: &str,
+        headers: &HeaderMap,
+    ) -> Result<ServiceCaller, AuthError> {
+        let mut values = headers.get_all(SERVICE_TOKEN_HEADER).iter();
+        let token = values.next().ok_or(AuthError::ServiceTokenRequired)?;
+        if values.next().is_some() {
+            return Err(AuthError::ServiceTokenInvalid("sent twice".to_owned()));
+        }
+        let token = token
+            .to_str()
+            .map_err(|_| AuthError::ServiceTokenInvalid("not text".to_owned()))?;
+        let services = self.services.as_ref().ok_or_else(|| {
+            AuthError::ServiceTokenInvalid("this server accepts no service tokens".to_owned())
+        })?;
+        services.verify(token.trim(), service_audience(service))
     }
 }
 

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runmesh_platform::auth::{AuthLayer, TokenVerifier, VerifierConfig};
+use runmesh_platform::auth::{
+    AuthLayer, MeshKey, ServiceCredentials, ServiceTokenIssuer, ServiceTokenVerifier,
+    TokenVerifier, VerifierConfig,
+};
 use runmesh_platform::cache::{self, SharedCache};
 use runmesh_platform::config::Settings;
 use runmesh_platform::events::{EventBus, RelayOptions};
@@ -22,6 +25,7 @@ use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::Status;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// A password no list knows.
@@ -78,6 +82,8 @@ pub struct Harness {
     pub config: UserConfig,
     pub cache: SharedCache,
     pub database_url: String,
+    /// The mesh key the server checks service tokens with.
+    pub mesh: MeshKey,
     shutdown: CancellationToken,
     _sqlite: Option<TestSqlite>,
 }
@@ -150,8 +156,12 @@ impl Harness {
             shutdown_delay: Duration::ZERO,
             ..Settings::default()
         };
+        let mesh = MeshKey::random();
         let server = GrpcServer::builder(&settings)
-            .layer(AuthLayer::new(verifier))
+            .layer(
+                AuthLayer::new(verifier)
+                    .with_service_tokens(Arc::new(ServiceTokenVerifier::new(mesh.clone()))),
+            )
             .add_service(
                 module.user_server(),
                 vec![runmesh_platform::db::probe(db.clone())],
@@ -169,6 +179,7 @@ impl Harness {
             config: options.config,
             cache,
             database_url,
+            mesh,
             shutdown,
             _sqlite: sqlite,
         }
@@ -184,7 +195,23 @@ impl Harness {
         UserServiceClient::new(self.channel())
     }
 
-    pub fn internal(&self) -> UserInternalServiceClient<Channel> {
+    /// Service tokens of the component `caller`, signed with this harness's mesh key.
+    pub fn service_tokens(&self, caller: &str) -> ServiceTokenIssuer {
+        ServiceTokenIssuer::new(caller, self.mesh.clone())
+    }
+
+    /// `UserInternalService` as another runmesh service (`race`) calls it: with a service token.
+    pub fn internal(
+        &self,
+    ) -> UserInternalServiceClient<InterceptedService<Channel, ServiceCredentials>> {
+        UserInternalServiceClient::with_interceptor(
+            self.channel(),
+            self.service_tokens("race").credentials("user"),
+        )
+    }
+
+    /// `UserInternalService` without any credentials.
+    pub fn anonymous_internal(&self) -> UserInternalServiceClient<Channel> {
         UserInternalServiceClient::new(self.channel())
     }
 
