@@ -1,5 +1,6 @@
-//! `GetMe` through the edge (REST/JSON over HTTP/1.1) against the same call made directly over
-//! gRPC, on one machine: throughput and latency percentiles for each, and their ratio.
+//! `GetMe` through the edge (native gRPC on its one port, and REST/JSON over HTTP/1.1) against the
+//! same call made directly over gRPC, on one machine: throughput and latency percentiles for each,
+//! and their ratios.
 //!
 //! ```text
 //! cargo run --release -p runmesh-edge --example bench_get_me -- [--concurrency 32] [--seconds 10]
@@ -106,25 +107,30 @@ async fn main() {
     let (access, _, _) = support::sign_up(&edge.http, "bench@example.com").await;
     let authorization = support::bearer(&access);
 
-    let channel = Channel::from_shared(format!("http://{}", user.grpc))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let grpc = {
+    // The same gRPC caller, pointed at svc-user directly or at the edge's one port.
+    let grpc_to = |addr: std::net::SocketAddr| {
         let authorization = authorization.clone();
-        move || {
-            let mut client = UserServiceClient::new(channel.clone());
-            let authorization = authorization.clone();
-            async move {
-                let mut request = tonic::Request::new(GetMeRequest {});
-                request
-                    .metadata_mut()
-                    .insert("authorization", authorization.parse().unwrap());
-                client.get_me(request).await.unwrap();
+        async move {
+            let channel = Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            move || {
+                let mut client = UserServiceClient::new(channel.clone());
+                let authorization = authorization.clone();
+                async move {
+                    let mut request = tonic::Request::new(GetMeRequest {});
+                    request
+                        .metadata_mut()
+                        .insert("authorization", authorization.parse().unwrap());
+                    client.get_me(request).await.unwrap();
+                }
             }
         }
     };
+    let grpc = grpc_to(user.grpc).await;
+    let grpc_through_edge = grpc_to(edge.addr).await;
 
     let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let uri: http::Uri = format!("http://{}/v1/me", edge.addr).parse().unwrap();
@@ -143,6 +149,7 @@ async fn main() {
 
     println!("GetMe, {concurrency} concurrent callers, {length:?} per path, after a 2 s warm-up");
     let direct = measure(concurrency, length, grpc).await;
+    let grpc_edge = measure(concurrency, length, grpc_through_edge).await;
     let through_edge = measure(concurrency, length, rest).await;
 
     println!(
@@ -151,6 +158,7 @@ async fn main() {
     );
     for (name, figures) in [
         ("gRPC direct", &direct),
+        ("gRPC through the edge", &grpc_edge),
         ("REST through the edge", &through_edge),
     ] {
         println!(
@@ -162,9 +170,11 @@ async fn main() {
             figures.requests
         );
     }
-    println!(
-        "ratio (edge / direct): throughput {:.2}, p99 {:.2}",
-        through_edge.throughput() / direct.throughput(),
-        ms(through_edge.percentile(0.99)) / ms(direct.percentile(0.99))
-    );
+    for (name, figures) in [("gRPC", &grpc_edge), ("REST", &through_edge)] {
+        println!(
+            "ratio {name} through the edge / direct: throughput {:.2}, p99 {:.2}",
+            figures.throughput() / direct.throughput(),
+            ms(figures.percentile(0.99)) / ms(direct.percentile(0.99))
+        );
+    }
 }

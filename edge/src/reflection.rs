@@ -1,5 +1,6 @@
 //! gRPC server reflection at the edge (v1 and v1alpha), for grpcurl, Postman and `buf curl`
-//! pointed at the one public door. It describes the public services only: internal services are
+//! pointed at the one public door. It describes the public services (and the edge's health
+//! service) only: internal services are
 //! removed from the file descriptors before they are registered, so neither listing nor symbol
 //! lookup reveals that they exist.
 
@@ -13,6 +14,9 @@ use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
 use crate::catalog::Catalog;
+
+/// The edge answers `grpc.health.v1.Health` itself ([`crate::health`]).
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 type GrpcService = BoxCloneSyncService<Request<Body>, http::Response<Body>, Infallible>;
 
@@ -45,9 +49,12 @@ impl Reflection {
                 public.contains(&full)
             });
         }
+        let health = FileDescriptorSet::decode(tonic_health::pb::FILE_DESCRIPTOR_SET)?;
         let configure = || {
             let mut builder = tonic_reflection::server::Builder::configure()
                 .register_file_descriptor_set(set.clone())
+                .register_file_descriptor_set(health.clone())
+                .with_service_name(HEALTH_SERVICE)
                 .include_reflection_service(true);
             for service in &public {
                 builder = builder.with_service_name(service.clone());

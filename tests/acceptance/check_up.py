@@ -73,6 +73,10 @@ def is_application_service(name: str) -> bool:
     return not name.startswith(INFRASTRUCTURE_PREFIXES)
 
 
+def is_internal(name: str) -> bool:
+    return name.endswith("InternalService")
+
+
 def status_text(code: grpc.StatusCode) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else str(code)
 
@@ -130,6 +134,28 @@ def check_health(channel: grpc.Channel, services: set[str], check: Check) -> Non
             check.fail(f"health of {label} is {status}, want SERVING")
 
 
+def check_internal_hidden(channel: grpc.Channel, declared: set[str], check: Check) -> None:
+    """Every internal service is unknown here: its health NOT_FOUND, any call UNIMPLEMENTED."""
+    print("internal services:")
+    stub = health_pb2_grpc.HealthStub(channel)
+    for name in sorted(filter(is_internal, declared)):
+        try:
+            stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=RPC_TIMEOUT_SECONDS)
+            check.fail(f"health of the internal service {name} answered")
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                check.fail(f"health of the internal service {name}: {status_text(error.code())}, want NOT_FOUND")
+        call = channel.unary_unary(f"/{name}/Anything", request_serializer=None, response_deserializer=None)
+        try:
+            call(b"", timeout=RPC_TIMEOUT_SECONDS)
+            check.fail(f"a call to the internal service {name} answered")
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                print(f"  {name}: UNIMPLEMENTED, as if it did not exist")
+            else:
+                check.fail(f"a call to the internal service {name}: {status_text(error.code())}, want UNIMPLEMENTED")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--addr", required=True, help="gRPC address, host:port")
@@ -139,6 +165,8 @@ def main() -> int:
                         help="expect every service declared in the .proto files under DIR")
     parser.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
                         help="how long to wait for the server to accept connections")
+    parser.add_argument("--public-only", action="store_true",
+                        help="the server is the edge: expect no *InternalService, listed or healthy")
     args = parser.parse_args()
 
     expected = {HEALTH_SERVICE, *args.expect}
@@ -146,6 +174,8 @@ def main() -> int:
         if not args.expect_from_protos.is_dir():
             parser.error(f"--expect-from-protos: {args.expect_from_protos} is not a directory")
         expected |= services_declared_in(args.expect_from_protos)
+    if args.public_only:
+        expected = {name for name in expected if not is_internal(name)}
 
     check = Check()
     with grpc.insecure_channel(args.addr) as channel:
@@ -161,11 +191,17 @@ def main() -> int:
         for version, services in answered.items():
             for name in sorted(expected - services):
                 check.fail(f"reflection {version} does not list {name}")
+            if args.public_only:
+                for name in sorted(filter(is_internal, services)):
+                    check.fail(f"reflection {version} lists the internal service {name}")
         if len(answered) == 2 and answered["v1"] != answered["v1alpha"]:
             check.fail(f"v1 and v1alpha list different services: "
                        f"{sorted(answered['v1'] ^ answered['v1alpha'])}")
 
         check_health(channel, set().union(expected, *answered.values()), check)
+        if args.public_only:
+            check_internal_hidden(channel, services_declared_in(args.expect_from_protos)
+                                  if args.expect_from_protos else set(), check)
 
     if check.failures:
         print(f"acceptance check FAILED ({len(check.failures)} problems):")
