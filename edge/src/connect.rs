@@ -656,7 +656,11 @@ pub fn error_json(pool: &DescriptorPool, status: &Status) -> Json {
 
 /// A unary error answer: the code's HTTP status (or `http`), the error JSON, the status's
 /// metadata as `trailer-…` headers, `Retry-After` from a `RetryInfo`.
-fn error_response(pool: &DescriptorPool, status: &Status, http: Option<StatusCode>) -> Response {
+pub fn error_response(
+    pool: &DescriptorPool,
+    status: &Status,
+    http: Option<StatusCode>,
+) -> Response {
     let http = http.unwrap_or_else(|| http_status(status.code()));
     let mut response = (
         http,

@@ -103,10 +103,7 @@ async fn asset(Path(file): Path<String>) -> Response {
     };
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static(ASSET_CACHE)),
             (
                 header::X_CONTENT_TYPE_OPTIONS,

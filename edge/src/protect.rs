@@ -29,9 +29,9 @@ pub async fn client_address(
     next.run(request).await
 }
 
-/// Refuses a client over its budget with 429 (REST) or RESOURCE_EXHAUSTED (gRPC-web), both with
-/// `Retry-After`. When the counter store fails the request goes through: a cache outage must not
-/// take the API down.
+/// Refuses a client over its budget with 429 (REST and Connect, each with its error body) or
+/// RESOURCE_EXHAUSTED (gRPC-web), all with `Retry-After`. When the counter store fails the
+/// request goes through: a cache outage must not take the API down.
 pub async fn rate_limit(
     State(state): State<Arc<EdgeState>>,
     request: Request,
@@ -74,6 +74,9 @@ pub async fn rate_limit(
         ),
     )
     .with_retry_after(retry_after);
+    if crate::connect::is_connect(&request) {
+        return crate::connect::error_response(state.catalog.pool(), &to_status(error), None);
+    }
     if let Some(content_type) = grpc_web_content_type(&request) {
         let mut response = to_status(error).into_http::<Body>().into_response();
         response

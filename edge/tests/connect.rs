@@ -396,6 +396,35 @@ async fn deadlines_come_from_connect_timeout_ms_capped_by_the_route() {
 }
 
 #[tokio::test]
+async fn connect_timeout_ms_bounds_a_whole_stream() {
+    let setup = setup(|_| {}).await;
+    // Ten echoes 200 ms apart would take two seconds; the client gave the call 500 ms.
+    let body = envelope(
+        0,
+        json!({"shelf": "s1", "count": 10, "delayMs": 200})
+            .to_string()
+            .as_bytes(),
+    );
+    let reply = setup
+        .edge
+        .http
+        .send(
+            Method::POST,
+            &format!("{LIBRARY}/ListBooks"),
+            &[
+                ("content-type", "application/connect+json"),
+                ("connect-timeout-ms", "500"),
+            ],
+            Some(body.into()),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let (messages, end) = split_stream(&reply);
+    assert!(messages.len() < 10, "{} messages", messages.len());
+    assert_eq!(end["error"]["code"], "deadline_exceeded", "{end}");
+}
+
+#[tokio::test]
 async fn internal_and_unknown_methods_do_not_exist() {
     let setup = setup(|_| {}).await;
     let http = &setup.edge.http;
@@ -528,6 +557,33 @@ async fn bad_requests_are_invalid_argument() {
         "{too_large:?}"
     );
     assert_eq!(too_large.json()["code"], "resource_exhausted");
+}
+
+#[tokio::test]
+async fn clients_over_their_rate_get_a_connect_error() {
+    let setup = setup(|config| {
+        config.rate_limit = Some(runmesh_edge::RateLimit {
+            requests: 2,
+            window: Duration::from_secs(60),
+        });
+    })
+    .await;
+    let http = &setup.edge.http;
+    let path = format!("{LIBRARY}/Ping");
+    for _ in 0..2 {
+        let reply = unary(http, false, &path, "application/json", "{}", &[]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    }
+    let refused = unary(http, false, &path, "application/json", "{}", &[]).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{refused:?}");
+    let error = refused.json();
+    assert_eq!(error["code"], "resource_exhausted", "{error}");
+    assert_eq!(
+        connect_detail(&error, "google.rpc.ErrorInfo")["debug"]["reason"],
+        "RATE_LIMITED"
+    );
+    let seconds: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&seconds), "{seconds}");
 }
 
 #[tokio::test]

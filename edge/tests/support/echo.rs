@@ -114,7 +114,19 @@ async fn handle(
                     if fail {
                         items.push(Err(Status::aborted("the shelf moved")));
                     }
-                    Ok::<_, Status>(tonic::Response::new(futures::stream::iter(items)))
+                    let delay = Duration::from_millis(
+                        field_i32(request.get_ref(), "delay_ms")
+                            .unsigned_abs()
+                            .into(),
+                    );
+                    let items = futures::StreamExt::then(
+                        futures::stream::iter(items),
+                        move |item| async move {
+                            tokio::time::sleep(delay).await;
+                            item
+                        },
+                    );
+                    Ok::<_, Status>(tonic::Response::new(Box::pin(items)))
                 }
             }),
             request,
