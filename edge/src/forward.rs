@@ -148,11 +148,14 @@ pub fn rest_metadata(headers: &HeaderMap, client: &ClientAddress) -> MetadataMap
     metadata
 }
 
-/// Prepares a gRPC-web call's headers (already turned into gRPC by tonic-web) for upstream.
+/// Prepares a proxied gRPC call's headers (native, or gRPC-web turned into gRPC by tonic-web) for
+/// upstream.
 pub fn proxy_headers(headers: &mut HeaderMap, client: &ClientAddress, deadline: Duration) {
     for name in &HOP_HEADERS {
         headers.remove(name);
     }
+    // Only runmesh components mint service tokens; one from outside is never passed on.
+    headers.remove(runmesh_platform::auth::SERVICE_TOKEN_HEADER);
     headers.remove(&X_FORWARDED_FOR);
     if let Some(chain) = client.forwarded_for() {
         headers.insert(X_FORWARDED_FOR, chain.clone());
@@ -250,5 +253,26 @@ mod tests {
         assert_eq!(metadata.get("traceparent").unwrap(), "00-abc-def-01");
         assert_eq!(metadata.get("x-forwarded-for").unwrap(), "203.0.113.9");
         assert!(metadata.get("cookie").is_none());
+    }
+
+    #[test]
+    fn proxied_calls_lose_hop_headers_cookies_and_any_service_token_from_outside() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer t"));
+        headers.insert("cookie", HeaderValue::from_static("secret=1"));
+        headers.insert(
+            runmesh_platform::auth::SERVICE_TOKEN_HEADER,
+            HeaderValue::from_static("forged"),
+        );
+        let client = ClientAddress::resolve(Some(ip("203.0.113.9")), &HeaderMap::new(), 0);
+        proxy_headers(&mut headers, &client, Duration::from_secs(5));
+        assert_eq!(headers.get("authorization").unwrap(), "Bearer t");
+        assert!(headers.get("cookie").is_none());
+        assert!(
+            headers
+                .get(runmesh_platform::auth::SERVICE_TOKEN_HEADER)
+                .is_none()
+        );
+        assert_eq!(headers.get("grpc-timeout").unwrap(), "5000000u");
     }
 }
