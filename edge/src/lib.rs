@@ -13,8 +13,11 @@
 //!   server-streaming RPCs answer NDJSON, or server-sent events with `Accept: text/event-stream`.
 //! - Native gRPC proxied to the upstream as bytes (metadata, deadlines, trailers and error
 //!   details untouched; bodies stream both ways, so uploads are never buffered whole), and
-//!   server reflection describing the public services only ([`reflection`]).
+//!   server reflection describing the public services only (`reflection.rs`).
 //! - gRPC-web (binary and text, HTTP/1.1 and HTTP/2) proxied to the upstream.
+//! - Connect (unary JSON and binary, server streaming in envelopes) translated to gRPC calls
+//!   (`connect.rs`).
+//! - `/docs`: an interactive API reference over `/openapi.json`, its assets served by the edge.
 //! - Errors: gRPC status → HTTP status and a `google.rpc.Status` JSON body ([`status`]).
 //! - CORS allow-list, request ids, trace context, deadlines and the client address forwarded
 //!   ([`forward`]), per-client rate limits, body limits, compression, access logs.

@@ -30,7 +30,8 @@ pub async fn client_address(
 }
 
 /// Refuses a client over its budget with 429 (REST and Connect, each with its error body) or
-/// RESOURCE_EXHAUSTED (gRPC-web), all with `Retry-After`. When the counter store fails the
+/// RESOURCE_EXHAUSTED with `RetryInfo` (native gRPC and gRPC-web), the HTTP answers with
+/// `Retry-After`. When the counter store fails the
 /// request goes through: a cache outage must not take the API down.
 pub async fn rate_limit(
     State(state): State<Arc<EdgeState>>,
@@ -76,6 +77,10 @@ pub async fn rate_limit(
     .with_retry_after(retry_after);
     if crate::connect::is_connect(&request) {
         return crate::connect::error_response(state.catalog.pool(), &to_status(error), None);
+    }
+    if native_grpc(&request) {
+        // A trailers-only gRPC answer: the status and its details where gRPC clients read them.
+        return to_status(error).into_http::<Body>().into_response();
     }
     if let Some(content_type) = grpc_web_content_type(&request) {
         let mut response = to_status(error).into_http::<Body>().into_response();

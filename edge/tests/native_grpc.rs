@@ -368,3 +368,35 @@ async fn health_through_the_edge_answers_for_public_services_only() {
         .unwrap_err();
     assert_eq!(hidden.code(), Code::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_over_its_rate_limit_gets_resource_exhausted_with_retry_info() {
+    let upstream = support::echo::start().await;
+    let mut config = edge_config(upstream.addr);
+    config.descriptor_set = std::borrow::Cow::Owned(support::echo::descriptor_set());
+    config.rate_limit = Some(runmesh_edge::RateLimit {
+        requests: 2,
+        window: Duration::from_secs(60),
+    });
+    let edge = start_edge(config).await;
+    let mut grpc = tonic::client::Grpc::new(channel(edge.addr).await);
+    let ping = library_method("Ping");
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        grpc.ready().await.unwrap();
+        answers.push(
+            grpc.unary(
+                tonic::Request::new(DynamicMessage::new(ping.input())),
+                path(&ping),
+                DynamicCodec::new(ping.output()),
+            )
+            .await,
+        );
+    }
+    assert!(answers[0].is_ok() && answers[1].is_ok(), "{answers:?}");
+    let refused = answers.pop().unwrap().unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    let details = refused.get_error_details();
+    assert_eq!(details.error_info().unwrap().reason, "RATE_LIMITED");
+    assert!(details.retry_info().unwrap().retry_delay.is_some());
+}
