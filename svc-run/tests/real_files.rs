@@ -387,3 +387,43 @@ fn caps_stop_parsing() {
         ParseError::TooLarge { limit: 200_000 }
     );
 }
+
+#[test]
+fn truncated_and_foreign_files_say_what_is_wrong() {
+    let fit = fixture("18360138543_ACTIVITY_Osaka_Marathon_2025.fit");
+    let err = parse(&fit[..fit.len() / 2], &Limits::default()).unwrap_err();
+    assert_eq!(err.reason(), "CORRUPT_FILE");
+    assert!(err.to_string().contains("FIT"), "{err}");
+    let mut flipped = fit.clone();
+    flipped[100_000] ^= 0x55;
+    assert_eq!(
+        parse(&flipped, &Limits::default()).unwrap_err().reason(),
+        "CORRUPT_FILE"
+    );
+
+    let gpx = fixture("garmin-activity.gpx");
+    let err = parse(&gpx[..gpx.len() / 2], &Limits::default()).unwrap_err();
+    assert_eq!(err.reason(), "CORRUPT_FILE", "{err}");
+
+    // Named .fit or not, a PNG is not a run; a FIT settings file is not an activity.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    assert_eq!(
+        parse(png, &Limits::default()).unwrap_err().reason(),
+        "UNSUPPORTED_FILE"
+    );
+    let mut settings = rustyfit::proto::FIT {
+        messages: vec![{
+            let mut file_id = rustyfit::profile::mesgdef::FileId::new();
+            file_id.r#type = rustyfit::profile::typedef::File::SETTINGS;
+            rustyfit::proto::Message::from(file_id)
+        }],
+        ..Default::default()
+    };
+    let mut out = embedded_io_adapters::std::FromStd::new(std::io::Cursor::new(Vec::new()));
+    rustyfit::Encoder::new()
+        .encode(&mut out, &mut settings)
+        .unwrap();
+    let bytes = out.into_inner().into_inner();
+    let err = parse(&bytes, &Limits::default()).unwrap_err();
+    assert_eq!(err.reason(), "UNSUPPORTED_FILE", "{err}");
+}
