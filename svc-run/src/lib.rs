@@ -1,3 +1,127 @@
-//! Run records, file import, stats, rankings, achievements and recaps. Not built yet: see the open issues.
+//! svc-run: run records — manual entry, GPX/TCX/FIT import and analysis, the original files,
+//! best efforts and personal records, stats.
+//!
+//! [`RunService`] is the [`Service`] the runtime runs (`runmesh up`, `runmesh serve run`).
+//! [`RunModule`] is the same service assembled by hand (tests).
+//!
+//! - [`domain`]: the analysis as pure functions (parsing, distance, times, elevation, splits,
+//!   best efforts, streams, manual-entry rules);
+//! - [`runs`]: the operations over the database, with ownership and visibility;
+//! - [`events`]: `RunRecorded`/`RunUpdated`/`RunDeleted`/`PersonalRecordSet` through the outbox,
+//!   and the consumer of svc-user's events (the runner profile projection; `UserDeleted` erases
+//!   the runner's runs).
+//!
+//! Not yet: the Strava bulk-export import (`StartArchiveImport` and friends answer
+//! `UNIMPLEMENTED`), CREWS visibility for crew-mates (treated as owner-only).
 
+pub mod config;
 pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod runs;
+pub mod store;
+pub mod wire;
+
+use std::sync::Arc;
+
+use runmesh_platform::events::{EventBus, EventHandler};
+use runmesh_platform::server::GrpcServerBuilder;
+use runmesh_platform::service::{Service, ServiceContext};
+use runmesh_proto::runmesh::run::v1::run_service_server::RunServiceServer;
+use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait as _;
+
+pub use config::{RunConfig, RunConfigError};
+pub use error::Error;
+pub use runs::Runs;
+
+use crate::grpc::RunApi;
+use crate::store::Migrator;
+
+/// The service's name: database file, cache namespace, logs.
+pub const NAME: &str = "run";
+
+/// Runs svc-run's migrations (and the platform's event tables) on `db`.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// svc-run for the runtime.
+#[derive(Debug, Clone, Default)]
+pub struct RunService {
+    config: RunConfig,
+}
+
+impl RunService {
+    pub fn new(config: RunConfig) -> Self {
+        Self { config }
+    }
+
+    /// With `RUNMESH_RUN_*` from the environment.
+    pub fn from_env() -> Result<Self, RunConfigError> {
+        Ok(Self::new(RunConfig::from_env()?))
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for RunService {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn migrate(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        migrate(db).await
+    }
+
+    async fn start(
+        &self,
+        ctx: ServiceContext,
+        server: GrpcServerBuilder,
+    ) -> anyhow::Result<GrpcServerBuilder> {
+        let module =
+            RunModule::assemble(ctx.db.clone(), Some(ctx.bus.clone()), self.config.clone());
+        let user_topic = runmesh_platform::events::topic("user");
+        ctx.tasks.spawn(ctx.bus.spawn_consumer(
+            events::GROUP,
+            &[user_topic.as_str()],
+            ctx.db.clone(),
+            RunModule::user_events_handler(),
+            ctx.shutdown.clone(),
+        ));
+        let max_message_bytes = server.max_message_bytes();
+        Ok(server.add_service(
+            module
+                .server()
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
+            ctx.probes(),
+        ))
+    }
+}
+
+/// svc-run assembled: its parts and the tonic service to mount.
+#[derive(Clone)]
+pub struct RunModule {
+    pub runs: Arc<Runs>,
+}
+
+impl RunModule {
+    /// Assembles the service over a migrated `db`; `bus` is woken after each transaction that
+    /// wrote events (the relay itself is the runtime's).
+    pub fn assemble(db: DatabaseConnection, bus: Option<EventBus>, config: RunConfig) -> Self {
+        Self {
+            runs: Arc::new(Runs::new(db, bus, config)),
+        }
+    }
+
+    /// `runmesh.run.v1.RunService`.
+    pub fn server(&self) -> RunServiceServer<RunApi> {
+        RunServiceServer::new(RunApi::new(Arc::clone(&self.runs)))
+    }
+
+    /// The handler of svc-user's events (consumer group [`events::GROUP`]).
+    pub fn user_events_handler() -> Arc<dyn EventHandler> {
+        events::user_events_handler()
+    }
+}

@@ -1,0 +1,171 @@
+//! svc-run's settings: `RUNMESH_RUN_*` environment variables.
+
+use figment::Figment;
+use figment::providers::Env;
+use runmesh_platform::config;
+use serde::Deserialize;
+
+use crate::domain::{AnalysisConfig, Limits};
+
+/// Prefix of svc-run's own variables.
+pub const ENV_PREFIX: &str = "RUNMESH_RUN_";
+
+/// Settings of the run service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RunConfig {
+    /// Largest activity file accepted by `ImportRun`, in bytes, and what a `.gz` may inflate to
+    /// (`RUNMESH_RUN_MAX_FILE_BYTES`, default 50 MiB). A bigger upload is refused with
+    /// `FILE_TOO_LARGE` as soon as it passes the limit, before the rest is read.
+    #[serde(deserialize_with = "config::positive_count")]
+    pub max_file_bytes: u64,
+    /// Most track points accepted in one file (`RUNMESH_RUN_MAX_POINTS`, default 2,000,000).
+    #[serde(deserialize_with = "config::positive_count")]
+    pub max_points: u64,
+    /// Running speed (m/s) under which a file without the device's timer time counts as
+    /// stopped (`RUNMESH_RUN_MOVING_SPEED_MPS`, default 0.894, a 30-minute mile).
+    pub moving_speed_mps: f64,
+    /// Elevation change (m) that counts as climbing when the file has no device totals
+    /// (`RUNMESH_RUN_ELEVATION_HYSTERESIS_M`, default 3).
+    pub elevation_hysteresis_m: f64,
+    /// Positions within this many metres of a run's start and end are hidden from everyone but
+    /// the owner (`RUNMESH_RUN_PRIVACY_ZONE_M`, default 200; 0 turns the zone off). svc-user
+    /// has no per-runner setting for it yet.
+    pub privacy_zone_m: f64,
+    /// The time zone of runners svc-run has no profile for yet (`RUNMESH_RUN_DEFAULT_TIME_ZONE`,
+    /// an IANA name, default `UTC`).
+    pub default_time_zone: String,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 50 * 1024 * 1024,
+            max_points: 2_000_000,
+            moving_speed_mps: 0.894,
+            elevation_hysteresis_m: 3.0,
+            privacy_zone_m: 200.0,
+            default_time_zone: "UTC".to_owned(),
+        }
+    }
+}
+
+/// A bad `RUNMESH_RUN_*` value; `Display` is one line naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct RunConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl RunConfig {
+    /// Reads `RUNMESH_RUN_*` from the process environment.
+    pub fn from_env() -> Result<Self, RunConfigError> {
+        Self::from_figment(Figment::new().merge(Env::prefixed(ENV_PREFIX)))
+    }
+
+    /// Reads the settings from `figment` (keys without the prefix, e.g. `max_file_bytes`).
+    pub fn from_figment(figment: Figment) -> Result<Self, RunConfigError> {
+        let config: Self = figment.extract().map_err(|err| RunConfigError {
+            variable: format!("{ENV_PREFIX}{}", err.path.join("_").to_ascii_uppercase()),
+            message: err
+                .kind
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), RunConfigError> {
+        let refuse = |name: &str, message: &str| {
+            Err(RunConfigError {
+                variable: format!("{ENV_PREFIX}{name}"),
+                message: message.to_owned(),
+            })
+        };
+        if !(self.moving_speed_mps.is_finite() && self.moving_speed_mps > 0.0) {
+            return refuse("MOVING_SPEED_MPS", "must be a positive number of m/s");
+        }
+        if !(self.elevation_hysteresis_m.is_finite() && self.elevation_hysteresis_m >= 0.0) {
+            return refuse("ELEVATION_HYSTERESIS_M", "must be a number of metres ≥ 0");
+        }
+        if !(self.privacy_zone_m.is_finite() && self.privacy_zone_m >= 0.0) {
+            return refuse("PRIVACY_ZONE_M", "must be a number of metres ≥ 0");
+        }
+        if self.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return refuse("DEFAULT_TIME_ZONE", "must be an IANA time zone, e.g. UTC");
+        }
+        Ok(())
+    }
+
+    /// The parser's caps.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_bytes: usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX),
+            max_points: usize::try_from(self.max_points).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The analysis' tunables.
+    pub fn analysis(&self) -> AnalysisConfig {
+        let mut analysis = AnalysisConfig::default();
+        analysis.moving_speed_mps.running = self.moving_speed_mps;
+        analysis.elevation_hysteresis_m = self.elevation_hysteresis_m;
+        analysis
+    }
+
+    /// [`RunConfig::default_time_zone`] parsed (validated at start).
+    pub fn default_tz(&self) -> chrono_tz::Tz {
+        self.default_time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use figment::providers::Serialized;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<RunConfig, RunConfigError> {
+        let mut figment = Figment::new();
+        for (key, value) in pairs {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        RunConfig::from_figment(figment)
+    }
+
+    #[test]
+    fn defaults_without_variables() {
+        assert_eq!(load(&[]).unwrap(), RunConfig::default());
+        assert_eq!(RunConfig::default().limits().max_bytes, 50 * 1024 * 1024);
+    }
+
+    #[test]
+    fn values_are_read_and_bad_ones_name_their_variable() {
+        let config = RunConfig::from_figment(
+            Figment::new()
+                .merge(Serialized::default("max_file_bytes", 1024))
+                .merge(Serialized::default("privacy_zone_m", 0.0)),
+        )
+        .unwrap();
+        assert_eq!(config.max_file_bytes, 1024);
+        assert_eq!(config.privacy_zone_m, 0.0);
+        let err =
+            RunConfig::from_figment(Figment::new().merge(Serialized::default("max_file_bytes", 0)))
+                .unwrap_err();
+        assert_eq!(err.variable, "RUNMESH_RUN_MAX_FILE_BYTES");
+        let err = load(&[("default_time_zone", "Mars/Olympus")]).unwrap_err();
+        assert_eq!(err.variable, "RUNMESH_RUN_DEFAULT_TIME_ZONE");
+        let err = RunConfig::from_figment(
+            Figment::new().merge(Serialized::default("moving_speed_mps", -1.0)),
+        )
+        .unwrap_err();
+        assert_eq!(err.variable, "RUNMESH_RUN_MOVING_SPEED_MPS");
+    }
+}

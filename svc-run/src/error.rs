@@ -1,0 +1,147 @@
+//! Every way an svc-run call can fail, and the one place they become gRPC statuses.
+
+use runmesh_platform::error::{ApiError, ErrorCode};
+use runmesh_platform::validation::FieldViolation;
+
+use crate::domain::ParseError;
+
+/// `ErrorInfo.domain` of svc-run's errors.
+pub const ERROR_DOMAIN: &str = "run.runmesh.dev";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request: {}", describe(.0))]
+    InvalidInput(Vec<FieldViolation>),
+    #[error("the file is larger than {limit} bytes")]
+    FileTooLarge { limit: u64 },
+    /// The file could not be read as a run (unsupported, corrupt, no track, over a cap).
+    #[error("{0}")]
+    BadFile(ParseError),
+    #[error("this file was already imported as run {run_id}")]
+    DuplicateRun { run_id: String },
+    #[error("run {0} not found")]
+    RunNotFound(String),
+    #[error("only the run's owner may do this")]
+    NotRunOwner,
+    /// A parser panicked on this file (a bug); logged where it happened.
+    #[error("the file could not be analysed")]
+    AnalysisFailed,
+    #[error("{0}")]
+    Unimplemented(&'static str),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("background task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|violation| format!("{} {}", violation.field, violation.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// One invalid field.
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        Self::InvalidInput(vec![FieldViolation {
+            field: field.to_owned(),
+            description: description.into(),
+        }])
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        let message = err.to_string();
+        let api_error = match err {
+            Error::InvalidInput(violations) => {
+                let mut api_error =
+                    ApiError::new(ErrorCode::InvalidArgument, "INVALID_ARGUMENT", message);
+                for violation in violations {
+                    api_error = api_error.with_violation(violation.field, violation.description);
+                }
+                api_error
+            }
+            Error::FileTooLarge { limit } => {
+                ApiError::new(ErrorCode::InvalidArgument, "FILE_TOO_LARGE", message)
+                    .with_violation("file", format!("larger than {limit} bytes"))
+                    .with_metadata("max_bytes", limit.to_string())
+            }
+            Error::BadFile(ref parse) => {
+                ApiError::new(ErrorCode::InvalidArgument, parse.reason(), message.clone())
+                    .with_violation("file", message)
+            }
+            Error::DuplicateRun { ref run_id } => {
+                ApiError::already_exists("DUPLICATE_RUN", &message).with_metadata("run_id", run_id)
+            }
+            Error::RunNotFound(ref run_id) => {
+                ApiError::not_found("RUN_NOT_FOUND", &message).with_metadata("run_id", run_id)
+            }
+            Error::NotRunOwner => ApiError::permission_denied("NOT_RUN_OWNER", message),
+            Error::AnalysisFailed => ApiError::new(ErrorCode::Internal, "ANALYSIS_FAILED", message),
+            // Never built: the `tonic::Status` conversion answers UNIMPLEMENTED itself.
+            Error::Unimplemented(_) => ApiError::internal(message),
+            Error::Database(source) => ApiError::internal(source),
+            Error::Task(source) => ApiError::internal(source),
+        };
+        api_error.with_domain(ERROR_DOMAIN)
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        match err {
+            // Not in the platform's closed error set: a call this version does not serve.
+            Error::Unimplemented(message) => tonic::Status::unimplemented(message),
+            err => ApiError::from(err).into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    #[test]
+    fn duplicates_name_the_existing_run() {
+        let status = tonic::Status::from(Error::DuplicateRun {
+            run_id: "r-1".into(),
+        });
+        assert_eq!(status.code(), tonic::Code::AlreadyExists);
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "DUPLICATE_RUN");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(info.metadata["run_id"], "r-1");
+    }
+
+    #[test]
+    fn bad_files_carry_the_parser_reason_and_the_field() {
+        let status = tonic::Status::from(Error::BadFile(ParseError::CorruptFile(
+            "truncated FIT".into(),
+        )));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "CORRUPT_FILE"
+        );
+        assert_eq!(
+            status.get_details_bad_request().unwrap().field_violations[0].field,
+            "file"
+        );
+    }
+
+    #[test]
+    fn database_failures_are_masked() {
+        let status = tonic::Status::from(Error::Database(sea_orm::DbErr::Custom(
+            "connection to db.internal refused".into(),
+        )));
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert!(!status.message().contains("db.internal"));
+    }
+}

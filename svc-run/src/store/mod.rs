@@ -1,0 +1,21 @@
+//! What svc-run keeps in its database: runs (with their analysis), the original files, each
+//! run's best efforts (personal records are derived from them, so deleting a run restores the
+//! previous record by itself), and the projection of svc-user's profiles. Only svc-run reads
+//! these tables.
+
+pub mod analysis;
+pub mod effort;
+pub mod migration;
+pub mod original;
+pub mod profile;
+pub mod run;
+
+pub use migration::Migrator;
+
+/// Whether `err` is a unique-constraint violation.
+pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
