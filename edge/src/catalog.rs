@@ -15,6 +15,8 @@ use runmesh_proto::google::api::http_rule::Pattern;
 use crate::template::{PathTemplate, TemplateError};
 
 const HTTP_EXTENSION: &str = "google.api.http";
+/// A raw HTTP body: request bodies and responses of this type travel as bytes, not JSON.
+pub const HTTP_BODY: &str = "google.api.HttpBody";
 
 /// Services for other services only (`…InternalService`): never reachable through the edge.
 pub fn is_internal(service: &ServiceDescriptor) -> bool {
@@ -42,6 +44,22 @@ pub enum BodyRule {
     Whole,
     /// `body: "field"`: one top-level field.
     Field(FieldDescriptor),
+    /// The raw request body (not JSON) into a `google.api.HttpBody`: the field `body` names, or
+    /// the request itself (`None`) when it is an `HttpBody` and `body: "*"`. For a
+    /// client-streaming RPC the body streams upstream in chunks.
+    Raw(Option<FieldDescriptor>),
+}
+
+/// A response answered as raw bytes rather than JSON: `response_body` names a
+/// `google.api.HttpBody` field, or the response is an `HttpBody` itself.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// The `HttpBody` field; `None` when the response message is the `HttpBody`.
+    pub body: Option<FieldDescriptor>,
+    /// A sibling string field `file_name`: sets `Content-Disposition: attachment`.
+    pub file_name: Option<FieldDescriptor>,
+    /// A sibling integer field `size_bytes`: sets `Content-Length`.
+    pub size_bytes: Option<FieldDescriptor>,
 }
 
 /// One REST binding of an RPC.
@@ -53,6 +71,8 @@ pub struct Route {
     pub body: Option<BodyRule>,
     /// `response_body: "field"`: answer with that field only.
     pub response_body: Option<FieldDescriptor>,
+    /// Set when the answer is raw bytes (`google.api.HttpBody`), not JSON.
+    pub raw_response: Option<RawResponse>,
     /// The request fields each path variable sets, in the template's order.
     pub path_fields: Vec<Vec<FieldDescriptor>>,
     /// 0 for the main rule, 1… for `additional_bindings`.
@@ -95,19 +115,33 @@ impl Catalog {
                             reason: format!("google.api.http does not decode: {error}"),
                         })?;
                     public.insert(service.full_name().to_owned(), service.clone());
-                    if method.is_client_streaming() {
-                        tracing::warn!(
-                            method = method.full_name(),
-                            "client-streaming RPCs are not transcoded to REST; gRPC only"
-                        );
-                        continue;
-                    }
-                    routes.push(route(&method, &rule, 0)?);
+                    let mut method_routes = vec![route(&method, &rule, 0)];
                     for (index, binding) in rule.additional_bindings.iter().enumerate() {
                         if !binding.additional_bindings.is_empty() {
                             return Err(rule_error(&method, "additional_bindings may not nest"));
                         }
-                        routes.push(route(&method, binding, index + 1)?);
+                        method_routes.push(route(&method, binding, index + 1));
+                    }
+                    for candidate in method_routes {
+                        if !method.is_client_streaming() {
+                            routes.push(candidate?);
+                            continue;
+                        }
+                        // A client stream is transcoded only from a raw upload: the body streams
+                        // upstream as `HttpBody` chunks.
+                        match candidate {
+                            Ok(route)
+                                if !method.is_server_streaming()
+                                    && matches!(route.body, Some(BodyRule::Raw(_))) =>
+                            {
+                                routes.push(route);
+                            }
+                            _ => tracing::warn!(
+                                method = method.full_name(),
+                                "client-streaming RPCs are transcoded to REST only when the body \
+                                 is a google.api.HttpBody field (a raw upload); gRPC only"
+                            ),
+                        }
                     }
                 }
             }
@@ -195,27 +229,55 @@ fn route(
         .collect::<Result<Vec<_>, _>>()?;
     let body = match rule.body.as_str() {
         "" => None,
+        "*" if is_http_body(&input) => Some(BodyRule::Raw(None)),
         "*" => Some(BodyRule::Whole),
-        name => Some(BodyRule::Field(input.get_field_by_name(name).ok_or_else(
-            || {
+        name => {
+            let field = input.get_field_by_name(name).ok_or_else(|| {
                 rule_error(
                     method,
                     format!("body names no field of {}: {name:?}", input.full_name()),
                 )
-            },
-        )?)),
+            })?;
+            if is_http_body_field(&field) {
+                Some(BodyRule::Raw(Some(field)))
+            } else {
+                Some(BodyRule::Field(field))
+            }
+        }
     };
+    let output = method.output();
     let response_body = match rule.response_body.as_str() {
         "" => None,
-        name => Some(method.output().get_field_by_name(name).ok_or_else(|| {
+        name => Some(output.get_field_by_name(name).ok_or_else(|| {
             rule_error(
                 method,
                 format!(
                     "response_body names no field of {}: {name:?}",
-                    method.output().full_name()
+                    output.full_name()
                 ),
             )
         })?),
+    };
+    let raw_response = match &response_body {
+        Some(field) if is_http_body_field(field) => Some(RawResponse {
+            body: Some(field.clone()),
+            file_name: output
+                .get_field_by_name("file_name")
+                .filter(|field| field.kind() == Kind::String && !field.is_list()),
+            size_bytes: output.get_field_by_name("size_bytes").filter(|field| {
+                !field.is_list()
+                    && matches!(
+                        field.kind(),
+                        Kind::Uint64 | Kind::Int64 | Kind::Uint32 | Kind::Int32 | Kind::Fixed64
+                    )
+            }),
+        }),
+        None if is_http_body(&output) => Some(RawResponse {
+            body: None,
+            file_name: None,
+            size_bytes: None,
+        }),
+        _ => None,
     };
     Ok(Route {
         http_method,
@@ -223,9 +285,19 @@ fn route(
         rpc: method.clone(),
         body,
         response_body,
+        raw_response,
         path_fields,
         binding,
     })
+}
+
+fn is_http_body(message: &MessageDescriptor) -> bool {
+    message.full_name() == HTTP_BODY
+}
+
+/// A singular `google.api.HttpBody` field.
+fn is_http_body_field(field: &FieldDescriptor) -> bool {
+    !field.is_list() && matches!(field.kind(), Kind::Message(message) if is_http_body(&message))
 }
 
 /// `book.name` → [book, name]: singular messages down to a singular scalar.

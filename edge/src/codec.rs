@@ -59,3 +59,48 @@ impl Decoder for DynamicDecoder {
             .map_err(|error| Status::internal(format!("decoding the response: {error}")))
     }
 }
+
+/// Like [`DynamicCodec`] for request streams that may fail on the way (a raw upload over its
+/// cap, or a client that went away): an `Err` item fails the request body, so the upstream sees
+/// its stream reset, never a clean end of a truncated upload.
+#[derive(Debug, Clone)]
+pub struct FallibleCodec {
+    response: MessageDescriptor,
+}
+
+impl FallibleCodec {
+    pub fn new(response: MessageDescriptor) -> Self {
+        Self { response }
+    }
+}
+
+impl Codec for FallibleCodec {
+    type Encode = Result<DynamicMessage, Status>;
+    type Decode = DynamicMessage;
+    type Encoder = FallibleEncoder;
+    type Decoder = DynamicDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        FallibleEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        DynamicDecoder(self.response.clone())
+    }
+}
+
+#[derive(Debug)]
+pub struct FallibleEncoder;
+
+impl Encoder for FallibleEncoder {
+    type Item = Result<DynamicMessage, Status>;
+    type Error = Status;
+
+    fn encode(
+        &mut self,
+        item: Result<DynamicMessage, Status>,
+        dst: &mut EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        DynamicEncoder.encode(item?, dst)
+    }
+}

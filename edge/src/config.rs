@@ -22,6 +22,7 @@ pub const UPSTREAM_VAR: &str = "RUNMESH_EDGE_UPSTREAM";
 pub const UPSTREAMS_VAR: &str = "RUNMESH_EDGE_UPSTREAMS";
 pub const CORS_ORIGINS_VAR: &str = "RUNMESH_CORS_ORIGINS";
 pub const MAX_BODY_BYTES_VAR: &str = "RUNMESH_EDGE_MAX_BODY_BYTES";
+pub const MAX_UPLOAD_BYTES_VAR: &str = "RUNMESH_EDGE_MAX_UPLOAD_BYTES";
 pub const REQUEST_TIMEOUT_VAR: &str = "RUNMESH_EDGE_REQUEST_TIMEOUT";
 pub const TIMEOUTS_VAR: &str = "RUNMESH_EDGE_TIMEOUTS";
 pub const RATE_LIMIT_VAR: &str = "RUNMESH_EDGE_RATE_LIMIT";
@@ -30,6 +31,7 @@ pub const TLS_CERT_VAR: &str = "RUNMESH_EDGE_TLS_CERT";
 pub const TLS_KEY_VAR: &str = "RUNMESH_EDGE_TLS_KEY";
 
 const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+const DEFAULT_MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
     requests: 1200,
@@ -47,6 +49,9 @@ pub struct EdgeConfig {
     pub cors_origins: CorsOrigins,
     /// Largest request body accepted, in bytes (`RUNMESH_EDGE_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// Largest raw upload streamed into a client-streaming RPC whose body is a
+    /// `google.api.HttpBody` (`RUNMESH_EDGE_MAX_UPLOAD_BYTES`).
+    pub max_upload_bytes: u64,
     /// The deadline of a call that asks for none, and the cap on those that do
     /// (`RUNMESH_EDGE_REQUEST_TIMEOUT`).
     pub request_timeout: Duration,
@@ -95,6 +100,7 @@ impl EdgeConfig {
             },
             cors_origins: CorsOrigins::None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             timeouts: BTreeMap::new(),
             rate_limit: Some(DEFAULT_RATE_LIMIT),
@@ -147,6 +153,11 @@ impl EdgeConfig {
         if let Some(text) = raw.edge_max_body_bytes.as_deref() {
             config.max_body_bytes = parse_byte_count(text)
                 .map_err(|message| EdgeConfigError::new(MAX_BODY_BYTES_VAR, message))?;
+        }
+        if let Some(text) = raw.edge_max_upload_bytes.as_deref() {
+            config.max_upload_bytes = parse_byte_count(text)
+                .and_then(|bytes| u64::try_from(bytes).map_err(|error| error.to_string()))
+                .map_err(|message| EdgeConfigError::new(MAX_UPLOAD_BYTES_VAR, message))?;
         }
         if let Some(text) = raw.edge_request_timeout.as_deref() {
             config.request_timeout = parse_positive_duration(text)
@@ -460,6 +471,7 @@ struct RawEdgeSettings {
     edge_upstreams: Option<Text>,
     cors_origins: Option<Text>,
     edge_max_body_bytes: Option<Text>,
+    edge_max_upload_bytes: Option<Text>,
     edge_request_timeout: Option<Text>,
     edge_timeouts: Option<Text>,
     edge_rate_limit: Option<Text>,
@@ -552,6 +564,7 @@ mod tests {
             assert_eq!(config.cors_origins, CorsOrigins::None);
             assert_eq!(config.rate_limit, Some(DEFAULT_RATE_LIMIT));
             assert_eq!(config.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+            assert_eq!(config.max_upload_bytes, 2 * 1024 * 1024 * 1024);
             assert_eq!(config.trusted_proxies, 0);
             Ok(())
         });
@@ -570,6 +583,7 @@ mod tests {
                     ),
                     ("RUNMESH_CORS_ORIGINS", "https://app.example.com, http://localhost:5173"),
                     ("RUNMESH_EDGE_MAX_BODY_BYTES", "1024"),
+                    ("RUNMESH_EDGE_MAX_UPLOAD_BYTES", "1048576"),
                     ("RUNMESH_EDGE_REQUEST_TIMEOUT", "10s"),
                     (
                         "RUNMESH_EDGE_TIMEOUTS",
@@ -596,6 +610,7 @@ mod tests {
                 ])
             );
             assert_eq!(config.max_body_bytes, 1024);
+            assert_eq!(config.max_upload_bytes, 1_048_576);
             assert_eq!(config.request_timeout, Duration::from_secs(10));
             assert_eq!(
                 config.timeout_for("runmesh.user.v1.UserService", "SignIn"),
@@ -694,6 +709,11 @@ mod tests {
             ),
             ("RUNMESH_CORS_ORIGINS", "app.example.com", "invalid origin"),
             ("RUNMESH_EDGE_MAX_BODY_BYTES", "0", "invalid byte count"),
+            (
+                "RUNMESH_EDGE_MAX_UPLOAD_BYTES",
+                "2GiB",
+                "invalid byte count",
+            ),
             ("RUNMESH_EDGE_REQUEST_TIMEOUT", "soon", "invalid duration"),
             ("RUNMESH_EDGE_REQUEST_TIMEOUT", "0s", "greater than zero"),
             (

@@ -11,6 +11,9 @@
 //!
 //! - REST: one route per `google.api.http` rule ([`catalog`], [`template`], [`transcode`]);
 //!   server-streaming RPCs answer NDJSON, or server-sent events with `Accept: text/event-stream`.
+//!   `google.api.HttpBody` bodies travel raw both ways (`raw.rs`): an upload streams into a
+//!   client-streaming RPC in chunks, a download streams out with its content type, file name
+//!   and length.
 //! - Native gRPC proxied to the upstream as bytes (metadata, deadlines, trailers and error
 //!   details untouched; bodies stream both ways, so uploads are never buffered whole), and
 //!   server reflection describing the public services only (`reflection.rs`).
@@ -34,6 +37,7 @@ mod grpc_web;
 mod health;
 pub mod openapi;
 mod protect;
+mod raw;
 mod reflection;
 mod rest;
 pub mod status;
@@ -279,7 +283,8 @@ fn router(state: Arc<EdgeState>) -> Router {
     let compress_when = DefaultPredicate::new()
         .and(NotForContentType::const_new("application/grpc-web"))
         .and(NotForContentType::const_new("application/x-ndjson"))
-        .and(NotForContentType::const_new("application/connect+"));
+        .and(NotForContentType::const_new("application/connect+"))
+        .and(NotRawBody);
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuidV7))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
@@ -315,6 +320,19 @@ fn router(state: Arc<EdgeState>) -> Router {
         .fallback(dispatch)
         .layer(layers)
         .with_state(state)
+}
+
+/// Raw `google.api.HttpBody` answers go as the upstream sent them, with their `Content-Length`.
+#[derive(Debug, Clone, Copy)]
+struct NotRawBody;
+
+impl Predicate for NotRawBody {
+    fn should_compress<B>(&self, response: &http::Response<B>) -> bool
+    where
+        B: http_body::Body,
+    {
+        response.extensions().get::<raw::RawBody>().is_none()
+    }
 }
 
 /// By content type: native gRPC (`application/grpc`, `application/grpc+proto`) is proxied as

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost_reflect::{EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value as Json, json};
 
-use crate::catalog::{BodyRule, Catalog, Route, comment};
+use crate::catalog::{BodyRule, Catalog, RawResponse, Route, comment};
 
 const STATUS: &str = "google.rpc.Status";
 /// How deep nested messages are flattened into `a.b.c` query parameters.
@@ -123,9 +123,9 @@ fn operation(route: &Route, schemas: &mut Schemas, ids: &mut BTreeSet<String>) -
             "schema": schema,
         }));
     }
-    if !matches!(route.body, Some(BodyRule::Whole)) {
+    if !matches!(route.body, Some(BodyRule::Whole | BodyRule::Raw(None))) {
         let mut excluded: Vec<Vec<FieldDescriptor>> = route.path_fields.clone();
-        if let Some(BodyRule::Field(field)) = &route.body {
+        if let Some(BodyRule::Field(field) | BodyRule::Raw(Some(field))) = &route.body {
             excluded.push(vec![field.clone()]);
         }
         query_parameters(
@@ -140,29 +140,58 @@ fn operation(route: &Route, schemas: &mut Schemas, ids: &mut BTreeSet<String>) -
         operation.insert("parameters".into(), Json::Array(parameters));
     }
 
-    if let Some(body) = &route.body {
-        let schema = match body {
-            BodyRule::Field(field) => schemas.field(field),
-            BodyRule::Whole => {
-                let top_level_path_fields: Vec<&FieldDescriptor> = route
-                    .path_fields
-                    .iter()
-                    .filter(|fields| fields.len() == 1)
-                    .filter_map(|fields| fields.first())
-                    .collect();
-                if top_level_path_fields.is_empty() {
-                    schemas.message_ref(&rpc.input())
-                } else {
-                    schemas.object(&rpc.input(), &top_level_path_fields)
+    match &route.body {
+        Some(BodyRule::Raw(_)) => {
+            let description = if rpc.is_client_streaming() {
+                "The raw bytes (not JSON), streamed to the service in chunks; `Content-Type` is \
+                 passed on. At most RUNMESH_EDGE_MAX_UPLOAD_BYTES."
+            } else {
+                "The raw bytes (not JSON); `Content-Type` is passed on."
+            };
+            operation.insert(
+                "requestBody".into(),
+                json!({
+                    "required": true,
+                    "description": description,
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                }),
+            );
+        }
+        Some(body) => {
+            let schema = match body {
+                BodyRule::Field(field) => schemas.field(field),
+                _ => {
+                    let top_level_path_fields: Vec<&FieldDescriptor> = route
+                        .path_fields
+                        .iter()
+                        .filter(|fields| fields.len() == 1)
+                        .filter_map(|fields| fields.first())
+                        .collect();
+                    if top_level_path_fields.is_empty() {
+                        schemas.message_ref(&rpc.input())
+                    } else {
+                        schemas.object(&rpc.input(), &top_level_path_fields)
+                    }
                 }
-            }
-        };
-        operation.insert(
-            "requestBody".into(),
-            json!({"required": false, "content": {"application/json": {"schema": schema}}}),
-        );
+            };
+            operation.insert(
+                "requestBody".into(),
+                json!({"required": false, "content": {"application/json": {"schema": schema}}}),
+            );
+        }
+        None => {}
     }
 
+    if let Some(raw) = &route.raw_response {
+        operation.insert(
+            "responses".into(),
+            json!({
+                "200": raw_response(raw, rpc.is_server_streaming()),
+                "default": {"$ref": "#/components/responses/Error"},
+            }),
+        );
+        return Json::Object(operation);
+    }
     let result = match &route.response_body {
         Some(field) => schemas.field(field),
         None => schemas.message_ref(&rpc.output()),
@@ -191,6 +220,29 @@ fn operation(route: &Route, schemas: &mut Schemas, ids: &mut BTreeSet<String>) -
         }),
     );
     Json::Object(operation)
+}
+
+/// A `google.api.HttpBody` answer: binary, with `Content-Disposition` when the route has a file
+/// name.
+fn raw_response(raw: &RawResponse, streaming: bool) -> Json {
+    let mut description = "The raw bytes, with the service's content type.".to_owned();
+    if streaming {
+        description.push_str(
+            " Sent as the service streams them; an error after the first bytes aborts the \
+             response.",
+        );
+    }
+    let mut ok = json!({
+        "description": description,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    });
+    if raw.file_name.is_some() {
+        ok["headers"] = json!({"Content-Disposition": {
+            "description": "`attachment` with the file's name, when it has one.",
+            "schema": {"type": "string"},
+        }});
+    }
+    ok
 }
 
 /// Every scalar reachable from `message` through singular messages, as `a.b` query parameters.

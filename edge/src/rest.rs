@@ -1,5 +1,6 @@
 //! REST/JSON requests: find the route, build the request message, call the RPC, answer JSON (or
-//! NDJSON / server-sent events for server-streaming RPCs).
+//! NDJSON / server-sent events for server-streaming RPCs). Raw `google.api.HttpBody` bodies,
+//! uploads into client streams and downloads, are [`crate::raw`]'s.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,9 +19,9 @@ use runmesh_platform::error::{ApiError, ErrorCode};
 use tonic::Code;
 
 use crate::EdgeState;
-use crate::catalog::Route;
+use crate::catalog::{BodyRule, Route};
 use crate::forward::{self, ClientAddress};
-use crate::transcode;
+use crate::{raw, transcode};
 
 const NDJSON: &str = "application/x-ndjson";
 
@@ -46,12 +47,12 @@ async fn rest_call(
         .cloned()
         .unwrap_or_else(|| ClientAddress::resolve(None, &parts.headers, 0));
 
-    let body = if route.body.is_some() {
-        read_json_body(&state, body).await?
-    } else {
-        None
+    let (json, raw_body) = match &route.body {
+        Some(BodyRule::Raw(_)) => (None, Some(body)),
+        Some(_) => (read_json_body(&state, body).await?, None),
+        None => (None, None),
     };
-    let message = transcode::request_message(route, captures, parts.uri.query(), body)
+    let mut message = transcode::request_message(route, captures, parts.uri.query(), json)
         .map_err(|error| state.renderer.api_error(StatusCode::BAD_REQUEST, error))?;
 
     let service = route.rpc.parent_service().full_name();
@@ -59,8 +60,41 @@ async fn rest_call(
         &parts.headers,
         state.config.timeout_for(service, route.rpc.name()),
     );
+    let metadata = forward::rest_metadata(&parts.headers, &client);
+
+    if route.rpc.is_client_streaming() {
+        // The catalog routes a client stream only when its body is a raw upload.
+        let (Some(rule), Some(body)) = (&route.body, raw_body) else {
+            return Err(internal(
+                &state,
+                "a client-streaming route without a raw body",
+            ));
+        };
+        let response = raw::upload(
+            &state,
+            route,
+            rule,
+            message,
+            &parts.headers,
+            body,
+            metadata,
+            deadline,
+        )
+        .await?;
+        return answer(&state, route, &response);
+    }
+    if let (Some(rule), Some(body)) = (&route.body, raw_body) {
+        let data = read_body(&state, body).await?;
+        transcode::set_raw_body(&mut message, rule, raw::content_type(&parts.headers), data)
+            .map_err(|error| {
+                state
+                    .renderer
+                    .api_error(StatusCode::INTERNAL_SERVER_ERROR, error)
+            })?;
+    }
+
     let mut request = tonic::Request::new(message);
-    *request.metadata_mut() = forward::rest_metadata(&parts.headers, &client);
+    *request.metadata_mut() = metadata;
     request.set_timeout(deadline);
     let started = Instant::now();
 
@@ -76,6 +110,9 @@ async fn rest_call(
             .await
             .map_err(|status| state.renderer.response(&status))?
             .into_inner();
+        if let Some(raw) = &route.raw_response {
+            return raw::download(state.clone(), raw.clone(), stream, deadline, started).await;
+        }
         return Ok(stream_response(state.clone(), route, stream, wants_sse));
     }
 
@@ -86,13 +123,26 @@ async fn rest_call(
     )
     .await
     .map_err(|status| state.renderer.response(&status))?;
-    let json = transcode::response_json(response.get_ref(), route.response_body.as_ref()).map_err(
-        |error| {
+    answer(&state, route, response.get_ref())
+}
+
+/// A unary answer: JSON, or the raw bytes of an `HttpBody` answer. `Err` holds the error answer,
+/// as in [`rest_call`].
+#[allow(clippy::result_large_err)]
+fn answer(
+    state: &EdgeState,
+    route: &Route,
+    message: &DynamicMessage,
+) -> Result<Response, Response> {
+    if let Some(raw) = &route.raw_response {
+        return Ok(raw::unary_response(message, raw));
+    }
+    let json =
+        transcode::response_json(message, route.response_body.as_ref()).map_err(|error| {
             state
                 .renderer
                 .api_error(StatusCode::INTERNAL_SERVER_ERROR, error)
-        },
-    )?;
+        })?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -101,6 +151,13 @@ async fn rest_call(
         json,
     )
         .into_response())
+}
+
+fn internal(state: &EdgeState, what: &str) -> Response {
+    state.renderer.api_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ApiError::internal(what.to_owned()),
+    )
 }
 
 fn is_server_error(result: &Result<Response, Response>) -> bool {
@@ -205,30 +262,33 @@ fn miss_response(state: &EdgeState, miss: RouteMiss, method: &Method, path: &str
     }
 }
 
-/// The body as JSON, within the size limit; an empty body is no body.
-async fn read_json_body(
-    state: &EdgeState,
-    body: Body,
-) -> Result<Option<serde_json::Value>, Response> {
+/// The whole body, within the size limit.
+async fn read_body(state: &EdgeState, body: Body) -> Result<Bytes, Response> {
     let limit = state.config.max_body_bytes;
-    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            return Err(state.renderer.api_error(
+            Err(state.renderer.api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ApiError::resource_exhausted(
                     "BODY_TOO_LARGE",
                     format!("the request body exceeds {limit} bytes"),
                 ),
-            ));
+            ))
         }
-        Err(error) => {
-            return Err(state.renderer.api_error(
-                StatusCode::BAD_REQUEST,
-                ApiError::invalid_argument("body", format!("could not be read: {error}")),
-            ));
-        }
-    };
+        Err(error) => Err(state.renderer.api_error(
+            StatusCode::BAD_REQUEST,
+            ApiError::invalid_argument("body", format!("could not be read: {error}")),
+        )),
+    }
+}
+
+/// The body as JSON, within the size limit; an empty body is no body.
+async fn read_json_body(
+    state: &EdgeState,
+    body: Body,
+) -> Result<Option<serde_json::Value>, Response> {
+    let bytes = read_body(state, body).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

@@ -5,13 +5,15 @@
 //! mapping (lowerCamelCase or proto names, int64 as strings, well-known types), rejecting unknown
 //! fields.
 
+use bytes::Bytes;
 use prost_reflect::{
-    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions,
+    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage,
+    SerializeOptions, Value,
 };
 use runmesh_platform::error::ApiError;
 use serde_json::{Map, Value as Json};
 
-use crate::catalog::{BodyRule, Route};
+use crate::catalog::{BodyRule, RawResponse, Route};
 
 /// Responses name fields in lowerCamelCase and include fields at their default value (`0`, `""`,
 /// `[]`), so clients see every field; fields with presence (`optional`, messages) appear only
@@ -51,7 +53,7 @@ pub fn request_message(
     }
 
     if let Some(query) = query.filter(|q| !q.is_empty()) {
-        if matches!(route.body, Some(BodyRule::Whole)) {
+        if matches!(route.body, Some(BodyRule::Whole | BodyRule::Raw(None))) {
             return Err(ApiError::invalid_argument(
                 "query",
                 "this method takes every field in the body; query parameters are not accepted",
@@ -64,7 +66,10 @@ pub fn request_message(
                 .path_fields
                 .iter()
                 .any(|bound| same_field(bound, &fields))
-                || matches!(&route.body, Some(BodyRule::Field(body)) if *body == fields[0])
+                || matches!(
+                    &route.body,
+                    Some(BodyRule::Field(body) | BodyRule::Raw(Some(body))) if *body == fields[0]
+                )
             {
                 return Err(ApiError::invalid_argument(
                     key.as_ref(),
@@ -79,6 +84,94 @@ pub fn request_message(
     }
 
     decode_json(&input, Json::Object(root))
+}
+
+/// A `google.api.HttpBody` of `descriptor` holding `content_type` and `data`.
+pub fn http_body(descriptor: MessageDescriptor, content_type: &str, data: Bytes) -> DynamicMessage {
+    let mut body = DynamicMessage::new(descriptor);
+    if !content_type.is_empty() {
+        body.set_field_by_name("content_type", Value::String(content_type.to_owned()));
+    }
+    if !data.is_empty() {
+        body.set_field_by_name("data", Value::Bytes(data));
+    }
+    body
+}
+
+/// Puts a raw request body into `message` as the route's body rule says: into the `HttpBody`
+/// field, or as the whole request when the request is an `HttpBody`.
+pub fn set_raw_body(
+    message: &mut DynamicMessage,
+    body: &BodyRule,
+    content_type: &str,
+    data: Bytes,
+) -> Result<(), ApiError> {
+    match body {
+        BodyRule::Raw(Some(field)) => {
+            let Kind::Message(descriptor) = field.kind() else {
+                return Err(ApiError::internal("the raw body field is not a message"));
+            };
+            message.set_field(
+                field,
+                Value::Message(http_body(descriptor, content_type, data)),
+            );
+        }
+        BodyRule::Raw(None) => {
+            *message = http_body(message.descriptor(), content_type, data);
+        }
+        BodyRule::Whole | BodyRule::Field(_) => {
+            return Err(ApiError::internal("the route does not take a raw body"));
+        }
+    }
+    Ok(())
+}
+
+/// The `HttpBody` of a raw response (its content type and bytes), and the sibling file name and
+/// size when the route has them.
+pub struct RawPart {
+    pub content_type: String,
+    pub data: Bytes,
+    pub file_name: Option<String>,
+    pub size_bytes: Option<u64>,
+}
+
+/// Reads the raw part of `message` as `raw` describes it.
+pub fn raw_part(message: &DynamicMessage, raw: &RawResponse) -> RawPart {
+    let body = match &raw.body {
+        Some(field) => match message.get_field(field).as_message() {
+            Some(body) => body.clone(),
+            None => message.clone(),
+        },
+        None => message.clone(),
+    };
+    let content_type = body
+        .get_field_by_name("content_type")
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let data = body
+        .get_field_by_name("data")
+        .and_then(|value| value.as_bytes().cloned())
+        .unwrap_or_default();
+    let file_name = raw
+        .file_name
+        .as_ref()
+        .and_then(|field| message.get_field(field).as_str().map(str::to_owned))
+        .filter(|name| !name.is_empty());
+    let size_bytes = raw.size_bytes.as_ref().and_then(|field| {
+        let value = message.get_field(field);
+        value
+            .as_u64()
+            .or_else(|| value.as_i64().and_then(|n| u64::try_from(n).ok()))
+            .or_else(|| value.as_u32().map(u64::from))
+            .or_else(|| value.as_i32().and_then(|n| u64::try_from(n).ok()))
+            .filter(|size| *size > 0)
+    });
+    RawPart {
+        content_type,
+        data,
+        file_name,
+        size_bytes,
+    }
 }
 
 /// Deserializes `json` as `message`, rejecting unknown fields.

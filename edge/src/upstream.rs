@@ -23,7 +23,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::catalog::Catalog;
-use crate::codec::DynamicCodec;
+use crate::codec::{DynamicCodec, FallibleCodec};
 use crate::config::{EdgeConfig, EdgeConfigError, UPSTREAM_VAR, UPSTREAMS_VAR};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -167,6 +167,22 @@ impl Upstreams {
         let (mut grpc, path) = self.client(method)?;
         grpc.ready().await.map_err(unavailable)?;
         grpc.server_streaming(request, path, DynamicCodec::new(method.output()))
+            .await
+    }
+
+    /// Calls a client-streaming method with a request stream that may fail: an `Err` item resets
+    /// the upstream stream.
+    pub async fn client_streaming<S>(
+        &self,
+        method: &MethodDescriptor,
+        request: Request<S>,
+    ) -> Result<Response<DynamicMessage>, Status>
+    where
+        S: futures::Stream<Item = Result<DynamicMessage, Status>> + Send + 'static,
+    {
+        let (mut grpc, path) = self.client(method)?;
+        grpc.ready().await.map_err(unavailable)?;
+        grpc.client_streaming(request, path, FallibleCodec::new(method.output()))
             .await
     }
 

@@ -784,12 +784,18 @@ async fn the_openapi_document_lists_every_binding() {
         [
             "GET /v1/answer",
             "GET /v1/archive/{name}",
+            "GET /v1/scans/{name}",
             "GET /v1/shelves/{shelf}/books",
             "GET /v1/slow",
             "GET /v1/{name}",
+            "GET /v1/{name}/cover",
             "PATCH /v1/{book.name}",
             "POST /v1/fail",
+            // A raw upload into a client stream; `POST /v1/pages:bulk` (a client stream whose
+            // body is not an HttpBody) is not transcoded.
+            "POST /v1/shelves/{shelf}/scans",
             "POST /v1/{name}:publish",
+            "PUT /v1/{name}/cover",
         ]
     );
     let get_book = &document["paths"]["/v1/{name}"]["get"];

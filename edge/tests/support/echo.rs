@@ -1,11 +1,15 @@
 //! A generic gRPC upstream for `tests/protos/library.proto`, served from descriptors: every call
 //! answers an `Echo` of what it received (the request as JSON, selected metadata), `Fail`
-//! answers any status with rich details, `Slow` sleeps, `ListBooks` streams.
+//! answers any status with rich details, `Slow` sleeps, `ListBooks` streams. The raw-body
+//! methods (`UploadScan`, `PutCover`, `DownloadScan`, `GetCover`) tally or produce
+//! `google.api.HttpBody` bytes.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::hash::{DefaultHasher, Hasher};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost_reflect::{
@@ -48,6 +52,8 @@ pub fn descriptor_set() -> Vec<u8> {
 
 pub struct EchoServer {
     pub addr: SocketAddr,
+    /// How each `UploadScan` call ended: `completed <bytes>` or `failed <code>: <message>`.
+    pub uploads: Arc<Mutex<Vec<String>>>,
     shutdown: CancellationToken,
 }
 
@@ -63,10 +69,13 @@ pub async fn start() -> EchoServer {
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let uploads = Arc::new(Mutex::new(Vec::new()));
+    let log = uploads.clone();
     let app = axum::Router::new().fallback_service(service_fn(
         move |request: http::Request<axum::body::Body>| {
             let pool = pool.clone();
-            async move { Ok::<_, Infallible>(handle(pool, request).await) }
+            let log = log.clone();
+            async move { Ok::<_, Infallible>(handle(pool, log, request).await) }
         },
     ));
     let shutdown = CancellationToken::new();
@@ -77,11 +86,16 @@ pub async fn start() -> EchoServer {
             .await
             .unwrap();
     });
-    EchoServer { addr, shutdown }
+    EchoServer {
+        addr,
+        uploads,
+        shutdown,
+    }
 }
 
 async fn handle(
     pool: DescriptorPool,
+    uploads: Arc<Mutex<Vec<String>>>,
     request: http::Request<axum::body::Body>,
 ) -> http::Response<Body> {
     let path = request.uri().path().to_owned();
@@ -97,7 +111,52 @@ async fn handle(
         return Status::unimplemented(format!("{path} is not served")).into_http();
     };
     let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
-    if method.is_server_streaming() {
+    if method.name() == "DownloadScan" {
+        let output = method.output();
+        grpc.server_streaming(
+            service_fn(move |request: tonic::Request<DynamicMessage>| {
+                let output = output.clone();
+                async move { download_scan(&output, request.get_ref()) }
+            }),
+            request,
+        )
+        .await
+    } else if method.name() == "UploadScan" {
+        let output = method.output();
+        grpc.client_streaming(
+            service_fn(
+                move |request: tonic::Request<tonic::Streaming<DynamicMessage>>| {
+                    let output = output.clone();
+                    let uploads = uploads.clone();
+                    async move {
+                        let mut messages = request.into_inner();
+                        let mut tally = ScanTally::new("scan");
+                        loop {
+                            match messages.message().await {
+                                Ok(Some(message)) => tally.add(&message),
+                                Ok(None) => break,
+                                Err(status) => {
+                                    uploads.lock().unwrap().push(format!(
+                                        "failed {:?}: {}",
+                                        status.code(),
+                                        status.message()
+                                    ));
+                                    return Err(status);
+                                }
+                            }
+                        }
+                        uploads
+                            .lock()
+                            .unwrap()
+                            .push(format!("completed {}", tally.bytes));
+                        Ok::<_, Status>(tonic::Response::new(tally.summary(output)))
+                    }
+                },
+            ),
+            request,
+        )
+        .await
+    } else if method.is_server_streaming() {
         let handler = method.clone();
         grpc.server_streaming(
             service_fn(move |request: tonic::Request<DynamicMessage>| {
@@ -203,6 +262,17 @@ async fn unary(
             tokio::time::sleep(Duration::from_millis(delay.unsigned_abs().into())).await;
             Ok(echo(method, &request, 0))
         }
+        "PutCover" => {
+            let mut tally = ScanTally::new("cover");
+            tally.add(request.get_ref());
+            Ok(tally.summary(method.output()))
+        }
+        "GetCover" => {
+            let mut cover = DynamicMessage::new(method.output());
+            cover.set_field_by_name("content_type", Value::String("image/png".into()));
+            cover.set_field_by_name("data", Value::Bytes(COVER.to_vec().into()));
+            Ok(cover)
+        }
         "Answer" => {
             let mut answer = DynamicMessage::new(method.output());
             answer.set_field_by_name("value", Value::I32(42));
@@ -267,4 +337,176 @@ fn echo(
     echo.set_field_by_name("at", Value::Message(at));
     echo.set_field_by_name("index", Value::I32(index));
     echo
+}
+
+/// `GetCover`'s bytes.
+pub const COVER: &[u8] = b"\x89PNG\r\n\x1a\n not really a cover";
+
+/// Byte `index` of every `DownloadScan` answer.
+pub fn scan_byte(index: u64) -> u8 {
+    ((index * 7 + index / 256) % 251) as u8
+}
+
+/// std's SipHash of `bytes`, as hex: what `UploadScanSummary.hash` holds for them.
+pub fn hash_hex(hasher: &DefaultHasher) -> String {
+    format!("{:016x}", hasher.finish())
+}
+
+/// What arrived of a raw upload (`UploadScan` or `PutCover`).
+struct ScanTally {
+    field: &'static str,
+    messages: i64,
+    bytes: i64,
+    first_json: String,
+    hasher: DefaultHasher,
+    largest_chunk: i64,
+    later_fields_set: bool,
+}
+
+impl ScanTally {
+    fn new(field: &'static str) -> Self {
+        Self {
+            field,
+            messages: 0,
+            bytes: 0,
+            first_json: String::new(),
+            hasher: DefaultHasher::new(),
+            largest_chunk: 0,
+            later_fields_set: false,
+        }
+    }
+
+    fn add(&mut self, message: &DynamicMessage) {
+        let body = message
+            .get_field_by_name(self.field)
+            .and_then(|value| value.as_message().cloned());
+        let data = body
+            .as_ref()
+            .and_then(|body| body.get_field_by_name("data"))
+            .and_then(|value| value.as_bytes().cloned())
+            .unwrap_or_default();
+        if self.messages == 0 {
+            let mut first = message.clone();
+            if let Some(mut body) = body.clone() {
+                body.clear_field_by_name("data");
+                first.set_field_by_name(self.field, Value::Message(body));
+            }
+            let mut json = Vec::new();
+            first
+                .serialize_with_options(
+                    &mut serde_json::Serializer::new(&mut json),
+                    &SerializeOptions::new().use_proto_field_name(true),
+                )
+                .unwrap();
+            self.first_json = String::from_utf8(json).unwrap();
+        } else {
+            let other_fields = message
+                .fields()
+                .any(|(field, _)| field.name() != self.field);
+            let content_type = body
+                .as_ref()
+                .is_some_and(|body| body.has_field_by_name("content_type"));
+            self.later_fields_set |= other_fields || content_type;
+        }
+        self.messages += 1;
+        self.bytes += data.len() as i64;
+        self.largest_chunk = self.largest_chunk.max(data.len() as i64);
+        self.hasher.write(&data);
+    }
+
+    fn summary(&self, output: prost_reflect::MessageDescriptor) -> DynamicMessage {
+        let mut summary = DynamicMessage::new(output);
+        summary.set_field_by_name("messages", Value::I64(self.messages));
+        summary.set_field_by_name("bytes", Value::I64(self.bytes));
+        summary.set_field_by_name("first_json", Value::String(self.first_json.clone()));
+        summary.set_field_by_name("hash", Value::String(hash_hex(&self.hasher)));
+        summary.set_field_by_name("largest_chunk", Value::I64(self.largest_chunk));
+        summary.set_field_by_name("later_fields_set", Value::Bool(self.later_fields_set));
+        summary
+    }
+}
+
+type ScanStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<DynamicMessage, Status>> + Send>>;
+
+/// `DownloadScan`: `size` bytes of [`scan_byte`] in `chunk`-byte messages, failing as asked.
+fn download_scan(
+    output: &prost_reflect::MessageDescriptor,
+    request: &DynamicMessage,
+) -> Result<tonic::Response<ScanStream>, Status> {
+    let text = |name: &str| {
+        request
+            .get_field_by_name(name)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let flag = |name: &str| {
+        request
+            .get_field_by_name(name)
+            .is_some_and(|v| v.as_bool() == Some(true))
+    };
+    let fail_code = field_i32(request, "fail_code");
+    if fail_code != 0 {
+        let status = Status::new(Code::from(fail_code), "the scan is not available");
+        if !flag("fail_in_stream") {
+            return Err(status);
+        }
+        let stream: ScanStream = Box::pin(futures::stream::iter([Err(status)]));
+        return Ok(tonic::Response::new(stream));
+    }
+    let size = request
+        .get_field_by_name("size")
+        .and_then(|v| v.as_i64())
+        .unwrap_or_default()
+        .max(0) as u64;
+    let chunk = match field_i32(request, "chunk") {
+        0 => 64 * 1024,
+        n => u64::from(n.unsigned_abs()),
+    };
+    let fail_after = field_i32(request, "fail_after");
+    let (file_name, content_type) = (text("file_name"), text("content_type"));
+    let omit_size = flag("omit_size");
+    let body_descriptor = match output.get_field_by_name("body").unwrap().kind() {
+        prost_reflect::Kind::Message(message) => message,
+        _ => unreachable!("body is an HttpBody"),
+    };
+    let output = output.clone();
+    let count = size.div_ceil(chunk).max(1);
+    let messages = futures::StreamExt::map(futures::stream::iter(0..count), move |index| {
+        if fail_after > 0 && index >= u64::from(fail_after.unsigned_abs()) {
+            return Err(Status::aborted("the scanner jammed"));
+        }
+        let start = index * chunk;
+        let end = (start + chunk).min(size);
+        let data: Vec<u8> = (start..end).map(scan_byte).collect();
+        let mut body = DynamicMessage::new(body_descriptor.clone());
+        body.set_field_by_name("data", Value::Bytes(data.into()));
+        let mut message = DynamicMessage::new(output.clone());
+        if index == 0 {
+            body.set_field_by_name("content_type", Value::String(content_type.clone()));
+            message.set_field_by_name("file_name", Value::String(file_name.clone()));
+            if !omit_size {
+                message.set_field_by_name("size_bytes", Value::U64(size));
+            }
+        }
+        message.set_field_by_name("body", Value::Message(body));
+        Ok(message)
+    });
+    let delay = Duration::from_millis(field_i32(request, "delay_ms").unsigned_abs().into());
+    let messages = futures::StreamExt::then(messages, move |item| async move {
+        tokio::time::sleep(delay).await;
+        item
+    });
+    // Stop after the first error, as a server does.
+    let messages = futures::StreamExt::scan(messages, false, |failed, item| {
+        let next = if *failed {
+            None
+        } else {
+            *failed = item.is_err();
+            Some(item)
+        };
+        futures::future::ready(next)
+    });
+    let stream: ScanStream = Box::pin(messages);
+    Ok(tonic::Response::new(stream))
 }
