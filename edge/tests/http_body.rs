@@ -389,6 +389,46 @@ async fn a_raw_body_goes_whole_into_a_unary_call_within_the_body_limit() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upstream_refusing_mid_upload_is_answered_at_once_in_json() {
+    let (upstream, edge) = library_edge(|_| {}).await;
+    for http2 in [false, true] {
+        let taken = Arc::new(AtomicU64::new(0));
+        let response = send_stream(
+            edge.addr,
+            http2,
+            Method::POST,
+            "/v1/shelves/attic/scans?rejectAfterBytes=1048576",
+            &[("content-type", "image/tiff")],
+            endless(taken.clone()),
+        )
+        .await;
+        let (parts, body) = response.into_parts();
+        let body = tokio::time::timeout(Duration::from_secs(10), body.collect())
+            .await
+            .expect("the refusal ends")
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_default();
+        let refused = Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        };
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+        let status = refused.json();
+        assert_eq!(status["code"], 3);
+        assert_eq!(status["message"], "the scan is too long");
+        let taken = taken.load(Ordering::Relaxed);
+        assert!(taken < 64 * MIB, "{} MiB read", taken / MIB);
+    }
+    let outcomes = upstream.uploads.lock().unwrap().clone();
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o.starts_with("rejected")),
+        "{outcomes:?}"
+    );
+}
+
 fn scan(size: u64) -> Vec<u8> {
     (0..size).map(scan_byte).collect()
 }
@@ -562,7 +602,7 @@ async fn client_streams_without_an_http_body_stay_grpc_only_and_openapi_describe
         .iter()
         .map(|parameter| parameter["name"].as_str().unwrap())
         .collect();
-    assert_eq!(parameters, ["shelf", "title", "genre"]);
+    assert_eq!(parameters, ["shelf", "title", "genre", "rejectAfterBytes"]);
 
     let download = &paths["/v1/scans/{name}"]["get"]["responses"]["200"];
     assert_eq!(

@@ -131,9 +131,28 @@ async fn handle(
                     async move {
                         let mut messages = request.into_inner();
                         let mut tally = ScanTally::new("scan");
+                        let mut reject_after = i64::MAX;
                         loop {
                             match messages.message().await {
-                                Ok(Some(message)) => tally.add(&message),
+                                Ok(Some(message)) => {
+                                    if tally.messages == 0 {
+                                        reject_after = message
+                                            .get_field_by_name("reject_after_bytes")
+                                            .and_then(|v| v.as_i64())
+                                            .filter(|limit| *limit > 0)
+                                            .unwrap_or(i64::MAX);
+                                    }
+                                    tally.add(&message);
+                                    if tally.bytes > reject_after {
+                                        uploads
+                                            .lock()
+                                            .unwrap()
+                                            .push(format!("rejected {}", tally.bytes));
+                                        return Err(Status::invalid_argument(
+                                            "the scan is too long",
+                                        ));
+                                    }
+                                }
                                 Ok(None) => break,
                                 Err(status) => {
                                     uploads.lock().unwrap().push(format!(
