@@ -114,11 +114,11 @@ pub(crate) async fn upload(
         Ok(why) = &mut failure => return Err(failure_response(state, why, limit)),
         result = &mut call => result,
     };
-    match result {
-        Ok(response) => Ok(response.into_inner()),
+    match (result, failure.try_recv()) {
+        (Ok(response), _) => Ok(response.into_inner()),
         // The upstream saw the reset stream: the answer is why the edge cut it.
-        Err(_) if let Ok(why) = failure.try_recv() => Err(failure_response(state, why, limit)),
-        Err(status) => Err(state.renderer.response(&status)),
+        (Err(_), Ok(why)) => Err(failure_response(state, why, limit)),
+        (Err(status), Err(_)) => Err(state.renderer.response(&status)),
     }
 }
 
