@@ -35,6 +35,28 @@ pub struct RunConfig {
     /// The time zone of runners svc-run has no profile for yet (`RUNMESH_RUN_DEFAULT_TIME_ZONE`,
     /// an IANA name, default `UTC`).
     pub default_time_zone: String,
+    /// Largest Strava bulk export accepted by `StartArchiveImport`, in bytes
+    /// (`RUNMESH_RUN_MAX_ARCHIVE_BYTES`, default 2 GiB). A bigger upload is refused with
+    /// `FILE_TOO_LARGE` as soon as it passes the limit; the spooled part is deleted.
+    #[serde(deserialize_with = "config::positive_count")]
+    pub max_archive_bytes: u64,
+    /// Most entries in an export's zip (`RUNMESH_RUN_MAX_ARCHIVE_ENTRIES`, default 100,000).
+    #[serde(deserialize_with = "config::positive_count")]
+    pub max_archive_entries: u64,
+    /// Most bytes an export's entries may inflate to, all together
+    /// (`RUNMESH_RUN_MAX_ARCHIVE_UNCOMPRESSED_BYTES`, default 16 GiB). Each activity file is
+    /// capped by `RUNMESH_RUN_MAX_FILE_BYTES`, `activities.csv` by 256 MiB.
+    #[serde(deserialize_with = "config::positive_count")]
+    pub max_archive_uncompressed_bytes: u64,
+    /// Largest inflated/compressed ratio of an entry over 1 MiB
+    /// (`RUNMESH_RUN_MAX_ARCHIVE_RATIO`, default 100).
+    #[serde(deserialize_with = "config::positive_count")]
+    pub max_archive_ratio: u64,
+    /// Where uploaded exports are spooled while they are imported (one file per import,
+    /// deleted when it ends): `<RUNMESH_DATA_DIR>/run-imports`, set by the service from the
+    /// platform settings.
+    #[serde(skip)]
+    pub archive_dir: std::path::PathBuf,
 }
 
 impl Default for RunConfig {
@@ -46,6 +68,11 @@ impl Default for RunConfig {
             elevation_hysteresis_m: 3.0,
             privacy_zone_m: 200.0,
             default_time_zone: "UTC".to_owned(),
+            max_archive_bytes: 2 * 1024 * 1024 * 1024,
+            max_archive_entries: 100_000,
+            max_archive_uncompressed_bytes: 16 * 1024 * 1024 * 1024,
+            max_archive_ratio: 100,
+            archive_dir: std::path::PathBuf::from("./data/run-imports"),
         }
     }
 }

@@ -26,6 +26,14 @@ pub enum Error {
     /// A parser panicked on this file (a bug); logged where it happened.
     #[error("the file could not be analysed")]
     AnalysisFailed,
+    /// The uploaded export cannot be imported at all (not a zip, a zip bomb, unsafe names).
+    #[error("the archive cannot be imported: {0}")]
+    BadArchive(String),
+    #[error("archive import {0} not found")]
+    ImportNotFound(String),
+    /// The spool file of an upload could not be written or read.
+    #[error("spooling the archive: {0}")]
+    Spool(#[from] std::io::Error),
     #[error("{0}")]
     Unimplemented(&'static str),
     #[error("database: {0}")]
@@ -79,6 +87,14 @@ impl From<Error> for ApiError {
             Error::RunNotFound(ref run_id) => {
                 ApiError::not_found("RUN_NOT_FOUND", &message).with_metadata("run_id", run_id)
             }
+            Error::BadArchive(ref why) => {
+                ApiError::new(ErrorCode::InvalidArgument, "BAD_ARCHIVE", message.clone())
+                    .with_violation("archive", why.clone())
+            }
+            Error::ImportNotFound(ref id) => {
+                ApiError::not_found("IMPORT_NOT_FOUND", &message).with_metadata("import_id", id)
+            }
+            Error::Spool(source) => ApiError::internal(source),
             Error::NotRunOwner => ApiError::permission_denied("NOT_RUN_OWNER", message),
             Error::AnalysisFailed => ApiError::new(ErrorCode::Internal, "ANALYSIS_FAILED", message),
             // Never built: the `tonic::Status` conversion answers UNIMPLEMENTED itself.

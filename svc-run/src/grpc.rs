@@ -19,6 +19,7 @@ use runmesh_proto::runmesh::run::v1::run_service_server::RunService;
 use tonic::{Code, Request, Response, Status, Streaming};
 use uuid::Uuid;
 
+use crate::archive::Archives;
 use crate::domain::{self, ManualRunInput};
 use crate::error::Error;
 use crate::runs::{ManualEntry, Period, RunChanges, RunQuery, Runs, Upload};
@@ -50,11 +51,12 @@ pub const DOWNLOAD_CHUNK_BYTES: usize = 1024 * 1024;
 /// `runmesh.run.v1.RunService`.
 pub struct RunApi {
     runs: Arc<Runs>,
+    archives: Arc<Archives>,
 }
 
 impl RunApi {
-    pub fn new(runs: Arc<Runs>) -> Self {
-        Self { runs }
+    pub fn new(runs: Arc<Runs>, archives: Arc<Archives>) -> Self {
+        Self { runs, archives }
     }
 }
 
@@ -62,8 +64,6 @@ type DownloadStream =
     Pin<Box<dyn Stream<Item = Result<proto::DownloadOriginalResponse, Status>> + Send + 'static>>;
 type WatchImportStream =
     Pin<Box<dyn Stream<Item = Result<proto::WatchArchiveImportResponse, Status>> + Send + 'static>>;
-
-const ARCHIVE_IMPORT_LATER: &str = "importing a Strava bulk export is not available in this version; import the activity files one by one with ImportRun";
 
 #[autometrics(objective = API_OBJECTIVE, error_if = server_fault)]
 #[tonic::async_trait]
@@ -135,6 +135,9 @@ impl RunService for RunApi {
                     title,
                     visibility,
                     bytes,
+                    notes: String::new(),
+                    sport: None,
+                    archive_entry: None,
                 },
             )
             .await?;
@@ -346,8 +349,19 @@ impl RunService for RunApi {
         &self,
         request: Request<Streaming<proto::StartArchiveImportRequest>>,
     ) -> Result<Response<proto::StartArchiveImportResponse>, Status> {
-        require_caller(&request)?;
-        Err(Error::Unimplemented(ARCHIVE_IMPORT_LATER).into())
+        let caller = require_caller(&request)?;
+        let mut stream = request.into_inner();
+        let mut spool = self.archives.spool().await?;
+        while let Some(message) = stream.message().await? {
+            if let Some(body) = message.archive {
+                spool.write(&body.data).await?;
+            }
+        }
+        let id = self.archives.start(&caller.user_id, spool).await?;
+        let archive_import = self.archives.snapshot(&caller.user_id, id).await?;
+        Ok(Response::new(proto::StartArchiveImportResponse {
+            archive_import: Some(archive_import),
+        }))
     }
 
     type WatchArchiveImportStream = WatchImportStream;
@@ -356,16 +370,27 @@ impl RunService for RunApi {
         &self,
         request: Request<proto::WatchArchiveImportRequest>,
     ) -> Result<Response<Self::WatchArchiveImportStream>, Status> {
-        require_caller(&request)?;
-        Err(Error::Unimplemented(ARCHIVE_IMPORT_LATER).into())
+        let caller = require_caller(&request)?;
+        let id = import_id(&request.get_ref().import_id)?;
+        let updates = self.archives.watch(&caller.user_id, id).await?;
+        let stream: WatchImportStream = Box::pin(futures::StreamExt::map(updates, |update| {
+            update.map(|archive_import| proto::WatchArchiveImportResponse {
+                archive_import: Some(archive_import),
+            })
+        }));
+        Ok(Response::new(stream))
     }
 
     async fn get_archive_import(
         &self,
         request: Request<proto::GetArchiveImportRequest>,
     ) -> Result<Response<proto::GetArchiveImportResponse>, Status> {
-        require_caller(&request)?;
-        Err(Error::Unimplemented(ARCHIVE_IMPORT_LATER).into())
+        let caller = require_caller(&request)?;
+        let id = import_id(&request.get_ref().import_id)?;
+        let archive_import = self.archives.snapshot(&caller.user_id, id).await?;
+        Ok(Response::new(proto::GetArchiveImportResponse {
+            archive_import: Some(archive_import),
+        }))
     }
 
     async fn list_personal_records(
@@ -533,6 +558,9 @@ fn parse_manual(run: &proto::Run) -> Result<ManualEntry, Error> {
             visibility,
             time_zone,
             moving_s,
+            source: "manual",
+            content_hash: None,
+            archive_entry: None,
         }),
         _ => Err(Error::InvalidInput(violations.into_vec())),
     }
@@ -578,6 +606,14 @@ fn run_id(field: &str, text: &str) -> Result<Uuid, Error> {
         return Err(Error::invalid(field, "is required"));
     }
     Uuid::parse_str(text).map_err(|_| Error::invalid(field, "is not a run id"))
+}
+
+/// An import id; one that is not a UUID cannot be anyone's import.
+fn import_id(text: &str) -> Result<Uuid, Error> {
+    if text.is_empty() {
+        return Err(Error::invalid("import_id", "is required"));
+    }
+    Uuid::parse_str(text).map_err(|_| Error::ImportNotFound(text.to_owned()))
 }
 
 fn encode_page_token(start: DateTime<Utc>, id: Uuid) -> String {

@@ -11,9 +11,11 @@
 //!   and the consumer of svc-user's events (the runner profile projection; `UserDeleted` erases
 //!   the runner's runs).
 //!
-//! Not yet: the Strava bulk-export import (`StartArchiveImport` and friends answer
-//! `UNIMPLEMENTED`), CREWS visibility for crew-mates (treated as owner-only).
+//! - [`archive`]: the Strava bulk-export import, in the background, resumed after a restart.
+//!
+//! Not yet: CREWS visibility for crew-mates (treated as owner-only).
 
+pub mod archive;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -31,7 +33,10 @@ use runmesh_platform::service::{Service, ServiceContext};
 use runmesh_proto::runmesh::run::v1::run_service_server::RunServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait as _;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+pub use archive::Archives;
 pub use config::{RunConfig, RunConfigError};
 pub use error::Error;
 pub use runs::Runs;
@@ -79,8 +84,16 @@ impl Service for RunService {
         ctx: ServiceContext,
         server: GrpcServerBuilder,
     ) -> anyhow::Result<GrpcServerBuilder> {
-        let module =
-            RunModule::assemble(ctx.db.clone(), Some(ctx.bus.clone()), self.config.clone());
+        let mut config = self.config.clone();
+        config.archive_dir = ctx.settings.data_dir.join("run-imports");
+        let module = RunModule::assemble_with(
+            ctx.db.clone(),
+            Some(ctx.bus.clone()),
+            config,
+            ctx.tasks.clone(),
+            ctx.shutdown.clone(),
+        );
+        module.archives.resume().await?;
         let user_topic = runmesh_platform::events::topic("user");
         ctx.tasks.spawn(ctx.bus.spawn_consumer(
             events::GROUP,
@@ -104,20 +117,42 @@ impl Service for RunService {
 #[derive(Clone)]
 pub struct RunModule {
     pub runs: Arc<Runs>,
+    pub archives: Arc<Archives>,
 }
 
 impl RunModule {
     /// Assembles the service over a migrated `db`; `bus` is woken after each transaction that
     /// wrote events (the relay itself is the runtime's).
     pub fn assemble(db: DatabaseConnection, bus: Option<EventBus>, config: RunConfig) -> Self {
-        Self {
-            runs: Arc::new(Runs::new(db, bus, config)),
-        }
+        Self::assemble_with(
+            db,
+            bus,
+            config,
+            TaskTracker::new(),
+            CancellationToken::new(),
+        )
+    }
+
+    /// [`RunModule::assemble`] with archive imports run on `tasks` and stopped by `shutdown`
+    /// (call [`Archives::resume`] to start again those an earlier process left unfinished).
+    pub fn assemble_with(
+        db: DatabaseConnection,
+        bus: Option<EventBus>,
+        config: RunConfig,
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let runs = Arc::new(Runs::new(db, bus, config));
+        let archives = Arc::new(Archives::new(Arc::clone(&runs), tasks, shutdown));
+        Self { runs, archives }
     }
 
     /// `runmesh.run.v1.RunService`.
     pub fn server(&self) -> RunServiceServer<RunApi> {
-        RunServiceServer::new(RunApi::new(Arc::clone(&self.runs)))
+        RunServiceServer::new(RunApi::new(
+            Arc::clone(&self.runs),
+            Arc::clone(&self.archives),
+        ))
     }
 
     /// The handler of svc-user's events (consumer group [`events::GROUP`]).

@@ -41,6 +41,35 @@ pub struct ManualEntry {
     pub visibility: Option<&'static str>,
     pub time_zone: Option<Tz>,
     pub moving_s: Option<f64>,
+    /// `manual`, or `strava_manual` for a manual activity of a Strava export.
+    pub source: &'static str,
+    /// What makes the entry unique per runner (a Strava activity id's hash); `None` for runs
+    /// entered by hand.
+    pub content_hash: Option<String>,
+    /// The export entry this run comes from, recorded in the run's transaction.
+    pub archive_entry: Option<ArchiveMark>,
+}
+
+/// An activity of a Strava export being imported: its entry row is written with its run.
+#[derive(Debug, Clone)]
+pub struct ArchiveMark {
+    pub import_id: Uuid,
+    pub position: i32,
+    pub entry: String,
+}
+
+impl ArchiveMark {
+    fn imported(&self, run_id: Uuid) -> store::archive::entry::ActiveModel {
+        store::archive::entry::ActiveModel {
+            import_id: Set(self.import_id),
+            position: Set(self.position),
+            entry: Set(self.entry.chars().take(255).collect()),
+            outcome: Set("imported".to_owned()),
+            reason: Set(String::new()),
+            message: Set(String::new()),
+            run_id: Set(Some(run_id)),
+        }
+    }
 }
 
 /// An uploaded activity file, read whole (within the size limit).
@@ -50,6 +79,11 @@ pub struct Upload {
     pub title: Option<String>,
     pub visibility: Option<&'static str>,
     pub bytes: Vec<u8>,
+    pub notes: String,
+    /// A sport code overriding the file's (the sport a Strava export names).
+    pub sport: Option<&'static str>,
+    /// The export entry this file comes from, recorded in the run's transaction.
+    pub archive_entry: Option<ArchiveMark>,
 }
 
 /// What `UpdateRun` changes (the fields named in the mask).
@@ -204,17 +238,34 @@ impl Runs {
             average_cadence: None,
             max_cadence: None,
             average_pace_s_per_km: pace(moving_s, manual.distance_m),
-            source: "manual".to_owned(),
+            source: entry.source.to_owned(),
             original_file_name: String::new(),
             has_track: false,
-            content_hash: None,
+            content_hash: entry.content_hash.clone(),
             created_at: now,
             updated_at: now,
         };
         let txn = self.db.begin().await?;
-        run::Entity::insert(run::ActiveModel::from(row.clone()))
+        let inserted = run::Entity::insert(run::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
-            .await?;
+            .await;
+        if let Err(err) = inserted {
+            txn.rollback().await?;
+            if store::is_unique_violation(&err)
+                && let Some(hash) = &entry.content_hash
+                && let Some(existing) = self.find_by_hash(owner, hash).await?
+            {
+                return Err(Error::DuplicateRun {
+                    run_id: existing.to_string(),
+                });
+            }
+            return Err(err.into());
+        }
+        if let Some(mark) = &entry.archive_entry {
+            store::archive::entry::Entity::insert(mark.imported(row.id))
+                .exec_without_returning(&txn)
+                .await?;
+        }
         let message = wire::run_message(&row, None);
         events::enqueue(
             &txn,
@@ -269,7 +320,9 @@ impl Runs {
         let profile = self.profile(owner).await?;
         let tz = self.time_zone(profile.as_ref());
         let a = &analysed.analysis;
-        let sport = wire::sport_code(wire::proto_sport(a.sport));
+        let sport = upload
+            .sport
+            .unwrap_or_else(|| wire::sport_code(wire::proto_sport(a.sport)));
         let start = a.start;
         let end = start + seconds(a.elapsed_s);
         let now = wire::now();
@@ -291,7 +344,7 @@ impl Runs {
                 .title
                 .filter(|t| !t.trim().is_empty())
                 .unwrap_or_else(|| default_title(sport, start, tz)),
-            notes: String::new(),
+            notes: upload.notes.chars().take(10_000).collect(),
             visibility: Self::visibility(upload.visibility, profile.as_ref()),
             start_time: truncate(start),
             end_time: truncate(end),
@@ -346,6 +399,11 @@ impl Runs {
                 }
             }
             return Err(err.into());
+        }
+        if let Some(mark) = &upload.archive_entry {
+            store::archive::entry::Entity::insert(mark.imported(id))
+                .exec_without_returning(&txn)
+                .await?;
         }
         analysis::Entity::insert(analysis::ActiveModel {
             run_id: Set(id),
@@ -404,6 +462,10 @@ impl Runs {
         txn.commit().await?;
         self.wake();
         Ok((row, overlapping))
+    }
+
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     async fn find_by_hash(&self, owner: &str, hash: &str) -> Result<Option<Uuid>, Error> {
@@ -811,6 +873,24 @@ pub async fn erase_owner(
     }
     run::Entity::delete_many()
         .filter(run::Column::OwnerId.eq(owner))
+        .exec(conn)
+        .await?;
+    // Their archive imports go too (an import still running stops at its next write).
+    let imports: Vec<Uuid> = store::archive::import::Entity::find()
+        .select_only()
+        .column(store::archive::import::Column::Id)
+        .filter(store::archive::import::Column::OwnerId.eq(owner))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for chunk in imports.chunks(500) {
+        store::archive::entry::Entity::delete_many()
+            .filter(store::archive::entry::Column::ImportId.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+    }
+    store::archive::import::Entity::delete_many()
+        .filter(store::archive::import::Column::OwnerId.eq(owner))
         .exec(conn)
         .await?;
     for id in &ids {

@@ -823,22 +823,6 @@ async fn the_user_projection_sets_defaults_and_deletion_erases(backend: Backend)
     let _ = again.encode_to_vec();
 }
 
-async fn archive_import_is_not_there_yet(backend: Backend) {
-    let h = Harness::start(backend).await;
-    let status = h
-        .client()
-        .get_archive_import(h.as_runner(
-            proto::GetArchiveImportRequest {
-                import_id: "i".into(),
-            },
-            ALICE,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-    assert!(status.message().contains("ImportRun"));
-}
-
 on_both_backends!(
     manual_runs_are_the_owners,
     bad_manual_runs_name_their_fields,
@@ -850,5 +834,4 @@ on_both_backends!(
     lists_page_newest_first_with_filters,
     stats_sum_a_local_week,
     the_user_projection_sets_defaults_and_deletion_erases,
-    archive_import_is_not_there_yet,
 );

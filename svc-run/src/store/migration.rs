@@ -2,8 +2,9 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, blob, boolean, double, double_null, integer_null, string_len, string_len_null,
-    text, timestamp_with_time_zone, uuid,
+    big_integer, blob, boolean, double, double_null, integer, integer_null, string_len,
+    string_len_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null, uuid,
+    uuid_null,
 };
 
 /// Runs svc-run's migrations and the platform's (the event outbox and inbox).
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = runmesh_platform::events::migrations();
         migrations.push(Box::new(CreateRuns));
+        migrations.push(Box::new(CreateArchiveImports));
         migrations
     }
 }
@@ -265,6 +267,104 @@ impl MigrationTrait for CreateRuns {
             RunOriginals::Table.into_iden(),
             RunAnalyses::Table.into_iden(),
             Runs::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ArchiveImports {
+    Table,
+    Id,
+    OwnerId,
+    State,
+    ActivitiesSeen,
+    Error,
+    StartedAt,
+    FinishedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ArchiveEntries {
+    Table,
+    ImportId,
+    Position,
+    Entry,
+    Outcome,
+    Reason,
+    Message,
+    RunId,
+}
+
+struct CreateArchiveImports;
+
+impl MigrationName for CreateArchiveImports {
+    fn name(&self) -> &str {
+        "m20261211_000001_archive_imports"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateArchiveImports {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ArchiveImports::Table)
+                    .if_not_exists()
+                    .col(uuid(ArchiveImports::Id).primary_key())
+                    .col(string_len(ArchiveImports::OwnerId, USER_ID_LEN))
+                    .col(string_len(ArchiveImports::State, 16))
+                    .col(integer(ArchiveImports::ActivitiesSeen))
+                    .col(text(ArchiveImports::Error))
+                    .col(timestamp_with_time_zone(ArchiveImports::StartedAt))
+                    .col(timestamp_with_time_zone_null(ArchiveImports::FinishedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "idx_archive_imports_state",
+                ArchiveImports::Table,
+                &[ArchiveImports::State],
+            ))
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ArchiveEntries::Table)
+                    .if_not_exists()
+                    .col(uuid(ArchiveEntries::ImportId))
+                    .col(integer(ArchiveEntries::Position))
+                    .col(string_len(ArchiveEntries::Entry, 255))
+                    .col(string_len(ArchiveEntries::Outcome, 16))
+                    .col(string_len(ArchiveEntries::Reason, 64))
+                    .col(text(ArchiveEntries::Message))
+                    .col(uuid_null(ArchiveEntries::RunId))
+                    .primary_key(
+                        Index::create()
+                            .col(ArchiveEntries::ImportId)
+                            .col(ArchiveEntries::Position),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(ArchiveEntries::Table, ArchiveEntries::ImportId)
+                            .to(ArchiveImports::Table, ArchiveImports::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            ArchiveEntries::Table.into_iden(),
+            ArchiveImports::Table.into_iden(),
         ] {
             manager
                 .drop_table(Table::drop().table(table).if_exists().to_owned())

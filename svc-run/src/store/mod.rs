@@ -1,9 +1,10 @@
 //! What svc-run keeps in its database: runs (with their analysis), the original files, each
 //! run's best efforts (personal records are derived from them, so deleting a run restores the
 //! previous record by itself), and the projection of svc-user's profiles. Only svc-run reads
-//! these tables.
+//! these tables. Strava bulk-export imports keep their progress in [`archive`].
 
 pub mod analysis;
+pub mod archive;
 pub mod effort;
 pub mod migration;
 pub mod original;

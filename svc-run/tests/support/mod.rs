@@ -19,6 +19,7 @@ use runmesh_proto::runmesh::run::v1::run_service_client::RunServiceClient;
 use runmesh_svc_run::{RunConfig, RunModule};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::Status;
 use tonic::transport::Channel;
 
@@ -62,12 +63,19 @@ pub struct Harness {
     pub db: DatabaseConnection,
     pub issuer: Arc<TestIssuer>,
     shutdown: CancellationToken,
-    _sqlite: Option<TestSqlite>,
+    /// Stops the module's background work (archive imports).
+    work: CancellationToken,
+    tasks: TaskTracker,
+    database_url: String,
+    config: RunConfig,
+    sqlite: Option<TestSqlite>,
+    data_dir: Option<Arc<tempfile::TempDir>>,
 }
 
 impl Drop for Harness {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.work.cancel();
     }
 }
 
@@ -76,7 +84,7 @@ impl Harness {
         Self::start_with(backend, RunConfig::default()).await
     }
 
-    pub async fn start_with(backend: Backend, config: RunConfig) -> Self {
+    pub async fn start_with(backend: Backend, mut config: RunConfig) -> Self {
         let (database_url, sqlite) = match backend {
             Backend::Postgres => (TestDatabase::create().await.unwrap().url, None),
             Backend::Embedded => {
@@ -84,10 +92,63 @@ impl Harness {
                 (sqlite.url.clone(), Some(sqlite))
             }
         };
+        let data_dir = Arc::new(tempfile::tempdir().unwrap());
+        config.archive_dir = data_dir.path().join("run-imports");
+        Self::start_on(
+            database_url,
+            sqlite,
+            Some(data_dir),
+            config,
+            Arc::new(TestIssuer::new()),
+        )
+        .await
+    }
+
+    /// Stops the service (its server and background imports, waiting for them) and starts it
+    /// again on the same database and data dir, as a restart of the process would.
+    pub async fn restart(mut self) -> Self {
+        self.shutdown.cancel();
+        self.work.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        let sqlite = self.sqlite.take();
+        let data_dir = self.data_dir.take();
+        Self::start_on(
+            self.database_url.clone(),
+            sqlite,
+            data_dir,
+            self.config.clone(),
+            Arc::clone(&self.issuer),
+        )
+        .await
+    }
+
+    /// Stops the module's background work without stopping the server.
+    pub async fn stop_background_work(&self) {
+        self.work.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    async fn start_on(
+        database_url: String,
+        sqlite: Option<TestSqlite>,
+        data_dir: Option<Arc<tempfile::TempDir>>,
+        config: RunConfig,
+        issuer: Arc<TestIssuer>,
+    ) -> Self {
         let db = runmesh_platform::db::connect(&database_url).await.unwrap();
         runmesh_svc_run::migrate(&db).await.unwrap();
-        let module = RunModule::assemble(db.clone(), None, config);
-        let issuer = Arc::new(TestIssuer::new());
+        let work = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let module = RunModule::assemble_with(
+            db.clone(),
+            None,
+            config.clone(),
+            tasks.clone(),
+            work.clone(),
+        );
+        module.archives.resume().await.unwrap();
         let mut verifier_config =
             VerifierConfig::new(issuer.issuer.clone(), issuer.audience.clone());
         verifier_config.min_refresh_interval = Duration::ZERO;
@@ -117,7 +178,12 @@ impl Harness {
             db,
             issuer,
             shutdown,
-            _sqlite: sqlite,
+            work,
+            tasks,
+            database_url,
+            config,
+            sqlite,
+            data_dir,
         }
     }
 
