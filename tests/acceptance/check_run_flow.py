@@ -12,17 +12,24 @@ native gRPC with the schema from the edge's reflection, and REST/JSON with raw f
 5. Runner B cannot see A's private run: NOT_FOUND over gRPC, 404 over REST.
 6. A truncated FIT is INVALID_ARGUMENT CORRUPT_FILE and leaves nothing behind; the same FIT again
    is ALREADY_EXISTS DUPLICATE_RUN.
+7. Runner C imports a Strava-style bulk export built from the same real files (activities.csv
+   with Strava's repeated headers and dates, a manual activity, a broken file): uploaded over REST
+   as the raw body, watched over gRPC until DONE (4 imported, 1 failed CORRUPT_FILE), its state
+   read over REST, and the runs are there with the export's titles.
 
     python check_run_flow.py --addr 127.0.0.1:8080 --fixtures svc-run/tests/fixtures
 """
 
 import argparse
+import gzip
 import http.client
+import io
 import json
 import pathlib
 import secrets
 import sys
 import urllib.parse
+import zipfile
 
 import grpc
 from google.protobuf import json_format
@@ -82,6 +89,15 @@ class Runs:
         except grpc.RpcError as error:
             raise CallFailed(method, error) from None
 
+    def watch_import(self, token: str, import_id: str):
+        """Every progress update of an archive import until it ends."""
+        request_class, response_class = self.classes("WatchArchiveImport")
+        call = self.channel.unary_stream(self.path("WatchArchiveImport"),
+                                         request_serializer=request_class.SerializeToString,
+                                         response_deserializer=response_class.FromString)
+        return call(request_class(import_id=import_id), metadata=[("authorization", f"Bearer {token}")],
+                    timeout=300)
+
     def download(self, token: str, run_id: str) -> tuple[str, bytes]:
         request_class, response_class = self.classes("DownloadOriginal")
         call = self.channel.unary_stream(self.path("DownloadOriginal"),
@@ -108,6 +124,42 @@ def rest(addr: str, method: str, path: str, token: str, body: bytes | None = Non
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
+
+
+STRAVA_HEADER = ("Activity ID,Activity Date,Activity Name,Activity Type,Activity Description,Elapsed Time,"
+                 "Distance,Max Heart Rate,Relative Effort,Commute,Activity Private Note,Activity Gear,Filename,"
+                 "Athlete Weight,Bike Weight,Elapsed Time,Moving Time,Distance,Max Speed")
+
+
+def strava_export(fixtures: pathlib.Path) -> bytes:
+    """A bulk export as Strava makes it: activities.csv (header names repeated, Strava's dates)
+    and activities/ with .fit.gz, .tcx.gz and .gpx files; one manual activity, one broken file."""
+    marathon = (fixtures / MARATHON_FIT).read_bytes()
+    gpx = (fixtures / GPX).read_bytes()
+    files = {
+        "activities/100.fit.gz": gzip.compress(marathon),
+        "activities/200.tcx.gz": (fixtures / TCX_GZ).read_bytes(),
+        "activities/300.gpx": gpx,
+        "activities/400.gpx": gpx[: len(gpx) // 3],
+    }
+    rows = [
+        '100,"Feb 23, 2025, 12:15:00 AM",Osaka Marathon,Run,Race day,8834,42.43,,,false,,Vaporfly,'
+        'activities/100.fit.gz,,,8834.0,8834.0,42429.4,5.0',
+        '200,"Jan 19, 2021, 7:00:00 PM",Fenix evening,Run,,1231,5.12,,,false,,,activities/200.tcx.gz,,,'
+        '1231.0,1230.0,5124.8,4.0',
+        '300,"Jun 1, 2024, 6:00:00 AM",Park loop,Run,,5498,12.82,,,false,,,activities/300.gpx,,,'
+        '5498.0,5498.0,12821.0,4.0',
+        '400,"Mar 4, 2024, 7:30:00 AM",Broken file,Run,,1800,5.0,,,false,,,activities/400.gpx,,,'
+        '1800.0,1800.0,5000.0,4.0',
+        '500,"Mar 3, 2024, 7:30:00 AM",Track session,Run,Intervals by hand,1800,5.00,,,false,,,,,,'
+        '1800.0,1750.0,5000.0,5.0',
+    ]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("activities.csv", STRAVA_HEADER + "\n" + "\n".join(rows) + "\n")
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 def check_analysis(label: str, run, sport_is_run: bool = True) -> None:
@@ -206,6 +258,34 @@ def main() -> int:
                        "want ALREADY_EXISTS DUPLICATE_RUN")
             after = len(runs.unary("ListRuns", a, {"page_size": 100}).runs)
             expect(after == before, f"runs went from {before} to {after} after refused uploads")
+
+            print("7. a Strava bulk export")
+            email = f"run-flow-c-{secrets.token_hex(4)}@example.com"
+            c = users.call("SignUp", {"email": email, "password": "Tempo run at dawn, 42!",
+                                      "display_name": "Runner C"}).tokens.access_token
+            status, _, body = rest(args.addr, "POST", "/v1/imports", c, strava_export(args.fixtures),
+                                   "application/zip")
+            expect(status == 200, f"REST StartArchiveImport answered {status}: {body[:300]!r}")
+            import_id = json.loads(body)["archiveImport"]["importId"]
+            last = None
+            for update in runs.watch_import(c, import_id):
+                last = update.archive_import
+                print(f"  progress: seen {last.activities_seen}, imported {last.imported}, "
+                      f"skipped {last.skipped}, failed {last.failed}, state {last.State.Name(last.state)}")
+                if last.state in (last.STATE_DONE, last.STATE_FAILED):
+                    break
+            expect(last is not None and last.state == last.STATE_DONE, f"the import ended as {last}")
+            expect((last.imported, last.skipped, last.failed) == (4, 0, 1),
+                   f"imported/skipped/failed {last.imported}/{last.skipped}/{last.failed}, want 4/0/1")
+            reasons = [problem.reason for problem in last.problems]
+            expect(reasons == ["CORRUPT_FILE"], f"problems {reasons}, want [CORRUPT_FILE]")
+            status, _, body = rest(args.addr, "GET", f"/v1/imports/{import_id}", c)
+            state = json.loads(body).get("archiveImport", {}) if status == 200 else {}
+            expect(state.get("state") == "STATE_DONE", f"REST GetArchiveImport: {status} {body[:200]!r}")
+            titles = sorted(run.title for run in runs.unary("ListRuns", c, {"page_size": 100}).runs)
+            print(f"  runs: {titles}")
+            expect(titles == ["Fenix evening", "Osaka Marathon", "Park loop", "Track session"],
+                   f"imported runs' titles {titles}")
     except (Mismatch, CallFailed) as failure:
         print(f"FAIL: {failure}")
         return 1
