@@ -3,6 +3,12 @@
 //! `cargo run --release -p runmesh-svc-run --example analysis_bench -- [N] [FILES...]`
 //! (default: 20 iterations over every file in svc-run/tests/fixtures). `bench_file` is the one
 //! measurement, for a side-by-side comparison to call.
+//!
+//! `analysis_bench --json [--batch-seconds S] [--batches R] FILES...` is the machine-readable
+//! mode `scripts/bench-analysis` uses: per file, the iteration count is calibrated so one batch
+//! lasts at least S seconds (default 0.3), R batches (default 5) are timed with `bench_file`,
+//! and one JSON line is printed with the median and the fastest batch's µs per file, then the
+//! mean µs of parsing alone, analysis alone and streams alone (one more batch each).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -66,7 +72,128 @@ fn fixtures() -> Vec<PathBuf> {
     files
 }
 
+/// One file in `--json` mode: calibrate, time `batches` batches, print one JSON line.
+fn json_line(path: &Path, batch_seconds: f64, batches: usize) -> String {
+    let name = json_string(&path.to_string_lossy());
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return format!(
+                r#"{{"file":{name},"error":{}}}"#,
+                json_string(&e.to_string())
+            );
+        }
+    };
+    // Calibration: double the iterations until one batch lasts `batch_seconds`.
+    let mut iterations: u32 = 1;
+    let first = loop {
+        match bench_file(&bytes, iterations) {
+            Err(e) => return format!(r#"{{"file":{name},"error":{}}}"#, json_string(&e)),
+            Ok(r) if r.per_iteration.as_secs_f64() * f64::from(iterations) >= batch_seconds => {
+                break r;
+            }
+            Ok(r) => {
+                let per = r.per_iteration.as_secs_f64().max(1e-9);
+                let want = (batch_seconds / per * 1.1).ceil().min(1e7) as u32;
+                iterations = want.max(iterations.saturating_mul(2));
+            }
+        }
+    };
+    let mut times: Vec<f64> = Vec::with_capacity(batches);
+    for _ in 0..batches.max(1) {
+        match bench_file(&bytes, iterations) {
+            Ok(r) => times.push(r.per_iteration.as_secs_f64() * 1e6),
+            Err(e) => return format!(r#"{{"file":{name},"error":{}}}"#, json_string(&e)),
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let (parse_us, analyse_us, streams_us) = phases(&bytes, iterations);
+    format!(
+        r#"{{"file":{name},"bytes":{},"points":{},"iterations":{iterations},"batches":{},"median_us":{median:.3},"min_us":{:.3},"max_us":{:.3},"parse_us":{parse_us:.3},"analyse_us":{analyse_us:.3},"streams_us":{streams_us:.3}}}"#,
+        first.bytes,
+        first.points,
+        times.len(),
+        times[0],
+        times[times.len() - 1],
+    )
+}
+
+/// Mean µs of parse alone, analysis alone and streams alone over `iterations` (after the
+/// batches): where svc-run's time goes.
+fn phases(bytes: &[u8], iterations: u32) -> (f64, f64, f64) {
+    let limits = Limits::default();
+    let config = AnalysisConfig::default();
+    let n = iterations.max(1);
+    let per = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    let started = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(parse(std::hint::black_box(bytes), &limits).ok());
+    }
+    let parse_us = per(started);
+    let Ok(activity) = parse(bytes, &limits) else {
+        return (parse_us, 0.0, 0.0);
+    };
+    let started = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(analyse_activity(std::hint::black_box(&activity), &config));
+    }
+    let analyse_us = per(started);
+    let started = Instant::now();
+    for _ in 0..n {
+        for session in &std::hint::black_box(&activity).sessions {
+            std::hint::black_box(RunStreams::of(session, &config));
+        }
+    }
+    (parse_us, analyse_us, per(started))
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_main(args: Vec<String>) {
+    let mut batch_seconds = 0.3;
+    let mut batches = 5;
+    let mut files = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--json" => {}
+            "--batch-seconds" => {
+                batch_seconds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(batch_seconds);
+            }
+            "--batches" => batches = args.next().and_then(|v| v.parse().ok()).unwrap_or(batches),
+            _ => files.push(PathBuf::from(arg)),
+        }
+    }
+    if files.is_empty() {
+        files = fixtures();
+    }
+    for path in files {
+        println!("{}", json_line(&path, batch_seconds, batches));
+    }
+}
+
 fn main() {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.iter().any(|a| a == "--json") {
+        return json_main(all);
+    }
     let mut args = std::env::args().skip(1).peekable();
     let iterations = args
         .peek()
