@@ -399,22 +399,8 @@ impl RunService for RunApi {
     ) -> Result<Response<proto::ListPersonalRecordsResponse>, Status> {
         let caller = require_caller(&request)?;
         let records = self.runs.records(&caller.user_id).await?;
-        let entry = |effort: &crate::store::effort::Model| proto::PersonalRecordHistoryEntry {
-            elapsed_time: Some(wire::duration(effort.elapsed_s)),
-            run_id: effort.run_id.to_string(),
-            achieved_at: Some(wire::timestamp(effort.achieved_at)),
-        };
         Ok(Response::new(proto::ListPersonalRecordsResponse {
-            records: records
-                .iter()
-                .map(|record| proto::PersonalRecord {
-                    distance: wire::effort_distance(&record.current.distance).into(),
-                    elapsed_time: Some(wire::duration(record.current.elapsed_s)),
-                    run_id: record.current.run_id.to_string(),
-                    achieved_at: Some(wire::timestamp(record.current.achieved_at)),
-                    history: record.history.iter().map(entry).collect(),
-                })
-                .collect(),
+            records: records.iter().map(wire::personal_record).collect(),
         }))
     }
 

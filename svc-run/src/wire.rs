@@ -413,6 +413,22 @@ pub fn domain_streams(message: &proto::GetRunStreamsResponse) -> RunStreams {
     }
 }
 
+/// A personal record with the earlier records at its distance.
+pub fn personal_record(record: &crate::runs::Record) -> proto::PersonalRecord {
+    let entry = |effort: &crate::store::effort::Model| proto::PersonalRecordHistoryEntry {
+        elapsed_time: Some(duration(effort.elapsed_s)),
+        run_id: effort.run_id.to_string(),
+        achieved_at: Some(timestamp(effort.achieved_at)),
+    };
+    proto::PersonalRecord {
+        distance: effort_distance(&record.current.distance).into(),
+        elapsed_time: Some(duration(record.current.elapsed_s)),
+        run_id: record.current.run_id.to_string(),
+        achieved_at: Some(timestamp(record.current.achieved_at)),
+        history: record.history.iter().map(entry).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
