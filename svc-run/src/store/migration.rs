@@ -235,10 +235,13 @@ impl MigrationTrait for CreateRuns {
             .create_index(index(
                 "idx_best_efforts_owner",
                 BestEfforts::Table,
+                // The record lookup's whole order (ties broken by time, then run): one index step.
                 &[
                     BestEfforts::OwnerId,
                     BestEfforts::Distance,
                     BestEfforts::ElapsedS,
+                    BestEfforts::AchievedAt,
+                    BestEfforts::RunId,
                 ],
             ))
             .await?;
