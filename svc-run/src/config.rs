@@ -29,8 +29,8 @@ pub struct RunConfig {
     /// (`RUNMESH_RUN_ELEVATION_HYSTERESIS_M`, default 3).
     pub elevation_hysteresis_m: f64,
     /// Positions within this many metres of a run's start and end are hidden from everyone but
-    /// the owner (`RUNMESH_RUN_PRIVACY_ZONE_M`, default 200; 0 turns the zone off). svc-user
-    /// has no per-runner setting for it yet.
+    /// the owner (`RUNMESH_RUN_PRIVACY_ZONE_M`, default 200; 0 turns the zone off), for runners
+    /// whose svc-user profile sets no `privacy_zone_meters`.
     pub privacy_zone_m: f64,
     /// The time zone of runners svc-run has no profile for yet (`RUNMESH_RUN_DEFAULT_TIME_ZONE`,
     /// an IANA name, default `UTC`).

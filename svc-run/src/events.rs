@@ -106,6 +106,9 @@ async fn upsert_profile(txn: &DatabaseTransaction, user: &user_proto::User) -> R
         distance_unit: Set(wire::distance_unit_code(user.distance_unit()).to_owned()),
         default_visibility: Set(wire::privacy_code(user.default_run_privacy()).to_owned()),
         birth_year: Set(user.birth_year.and_then(|year| i32::try_from(year).ok())),
+        privacy_zone_meters: Set(user
+            .privacy_zone_meters
+            .and_then(|meters| i32::try_from(meters).ok())),
         updated_at: Set(wire::now()),
     };
     profile::Entity::insert(row)
@@ -117,6 +120,7 @@ async fn upsert_profile(txn: &DatabaseTransaction, user: &user_proto::User) -> R
                     profile::Column::DistanceUnit,
                     profile::Column::DefaultVisibility,
                     profile::Column::BirthYear,
+                    profile::Column::PrivacyZoneMeters,
                     profile::Column::UpdatedAt,
                 ])
                 .to_owned(),

@@ -619,7 +619,7 @@ impl Runs {
             return Ok(message);
         }
         let mut streams = wire::domain_streams(&message);
-        streams.hide_ends(self.config.privacy_zone_m);
+        streams.hide_ends(self.privacy_zone_m(&row.owner_id).await?);
         Ok(proto::GetRunStreamsResponse {
             latitude: streams
                 .latlng
@@ -633,6 +633,16 @@ impl Runs {
                 .collect(),
             ..message
         })
+    }
+
+    /// The owner's privacy zone in metres: their profile's when set, else the configured default.
+    async fn privacy_zone_m(&self, owner: &str) -> Result<f64, Error> {
+        let chosen = profile::Entity::find_by_id(owner.to_owned())
+            .one(&self.db)
+            .await?
+            .and_then(|profile| profile.privacy_zone_meters)
+            .filter(|meters| *meters >= 0);
+        Ok(chosen.map_or(self.config.privacy_zone_m, f64::from))
     }
 
     /// The uploaded file. The owner only.

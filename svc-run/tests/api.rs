@@ -439,17 +439,62 @@ async fn streams_hide_the_privacy_zones_from_others(backend: Backend) {
     assert_eq!(seen.latitude.len(), n);
     assert_eq!(seen.time_seconds, own.time_seconds);
     let total = *own.distance_meters.last().unwrap();
-    for i in 0..n {
-        let d = own.distance_meters[i];
-        if d <= 200.0 || d >= total - 200.0 {
-            assert!(
-                seen.latitude[i].is_nan() && seen.longitude[i].is_nan(),
-                "{i}"
-            );
-        } else {
-            assert_eq!(seen.latitude[i], own.latitude[i]);
+    assert!(total > 2500.0, "{total}");
+    // Without a profile setting, the configured default (200 m) applies.
+    let check_zone = |seen: &proto::GetRunStreamsResponse, zone: f64| {
+        for i in 0..n {
+            let d = own.distance_meters[i];
+            if d <= zone || d >= total - zone {
+                assert!(
+                    seen.latitude[i].is_nan() && seen.longitude[i].is_nan(),
+                    "{zone} m: {i}"
+                );
+            } else {
+                assert_eq!(seen.latitude[i], own.latitude[i], "{zone} m: {i}");
+            }
         }
-    }
+        seen.latitude.iter().filter(|lat| lat.is_nan()).count()
+    };
+    let hidden_by_default = check_zone(&seen, 200.0);
+
+    // Alice's own privacy zone, from her svc-user profile, replaces the default.
+    let handler = RunModule::user_events_handler();
+    let set_zone = |meters: u32| {
+        let handler = handler.clone();
+        let db = h.db.clone();
+        async move {
+            let txn = db.begin().await.unwrap();
+            let event = new_envelope(
+                "svc-user",
+                ALICE,
+                &user_proto::UserProfileUpdated {
+                    user: Some(user_proto::User {
+                        id: ALICE.to_owned(),
+                        display_name: "Alice".to_owned(),
+                        privacy_zone_meters: Some(meters),
+                        ..Default::default()
+                    }),
+                    changed_fields: vec!["privacy_zone_meters".to_owned()],
+                },
+            );
+            handler.handle(&txn, &event).await.unwrap();
+            txn.commit().await.unwrap();
+        }
+    };
+    set_zone(1000).await;
+    let hidden_by_profile = check_zone(&streams(BOB).await.unwrap(), 1000.0);
+    assert!(
+        hidden_by_profile > hidden_by_default,
+        "{hidden_by_profile} ≤ {hidden_by_default}"
+    );
+    assert_eq!(
+        streams(ALICE).await.unwrap(),
+        own,
+        "the owner sees everything"
+    );
+    // 0 m hides nothing.
+    set_zone(0).await;
+    assert_eq!(check_zone(&streams(BOB).await.unwrap(), -1.0), 0);
 
     h.set_visibility(ALICE, &run.run_id, proto::Visibility::Private)
         .await;

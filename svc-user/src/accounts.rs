@@ -629,6 +629,7 @@ async fn insert_user(
         birth_year: None,
         gender: None,
         default_run_privacy: RunPrivacy::default().code().to_owned(),
+        privacy_zone_meters: None,
         created_at: now,
         updated_at: now,
     };
@@ -733,6 +734,12 @@ fn apply_changes(mut user: user::Model, changes: ProfileChanges) -> (user::Model
             user.default_run_privacy != privacy.code(),
         );
         user.default_run_privacy = privacy.code().to_owned();
+    }
+    if let Some(zone) = changes.privacy_zone {
+        // At most 2000 m, so it always fits.
+        let meters = i32::try_from(zone.meters()).ok();
+        note("privacy_zone_meters", user.privacy_zone_meters != meters);
+        user.privacy_zone_meters = meters;
     }
     (user, changed)
 }

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::accounts::{Accounts, IssuedTokens, current_year, roles};
 use crate::domain::{
     BirthYear, DisplayName, DistanceUnit, Email, Gender, NewPassword, NotificationPreferences,
-    PasswordAttempt, ProfileChanges, RunPrivacy, SlackMemberId, TimeZone, Violations,
+    PasswordAttempt, PrivacyZone, ProfileChanges, RunPrivacy, SlackMemberId, TimeZone, Violations,
 };
 use crate::error::Error;
 use crate::keys::KeyRing;
@@ -346,6 +346,9 @@ fn profile_changes(request: proto::UpdateProfileRequest) -> Result<ProfileChange
             }
         };
     }
+    if let Some(meters) = request.privacy_zone_meters {
+        changes.privacy_zone = violations.check("privacy_zone_meters", PrivacyZone::parse(meters));
+    }
     if violations.is_empty() {
         Ok(changes)
     } else {
@@ -445,6 +448,9 @@ pub(crate) fn user_message(user: &user::Model) -> proto::User {
         birth_year: user.birth_year.and_then(|year| u32::try_from(year).ok()),
         gender: gender as i32,
         default_run_privacy: privacy as i32,
+        privacy_zone_meters: user
+            .privacy_zone_meters
+            .and_then(|meters| u32::try_from(meters).ok()),
         created_at: Some(timestamp(user.created_at)),
         updated_at: Some(timestamp(user.updated_at)),
     }

@@ -496,6 +496,7 @@ async fn profile_updates_change_only_what_is_set(backend: Backend) {
         birth_year: Some(1990),
         gender: Some(proto::Gender::Female as i32),
         default_run_privacy: Some(proto::RunPrivacy::Private as i32),
+        privacy_zone_meters: Some(1000),
     })
     .await
     .unwrap()
@@ -510,6 +511,9 @@ async fn profile_updates_change_only_what_is_set(backend: Backend) {
     assert_eq!(user.birth_year, Some(1990));
     assert_eq!(user.gender, proto::Gender::Female as i32);
     assert_eq!(user.default_run_privacy, proto::RunPrivacy::Private as i32);
+    assert_eq!(user.privacy_zone_meters, Some(1000));
+    let me = harness.get_me(&tokens.access_token).await.unwrap();
+    assert_eq!(me.privacy_zone_meters, Some(1000));
 
     // Only the time zone changes; clearing Slack and the birth year.
     let later = update(proto::UpdateProfileRequest {
@@ -528,6 +532,7 @@ async fn profile_updates_change_only_what_is_set(backend: Backend) {
     assert_eq!(later.birth_year, None);
     assert_eq!(later.display_name, "Ada L.");
     assert_eq!(later.distance_unit, proto::DistanceUnit::Miles as i32);
+    assert_eq!(later.privacy_zone_meters, Some(1000), "kept");
     assert_eq!(harness.get_me(&tokens.access_token).await.unwrap(), later);
 
     // Nothing changes: no event.
@@ -551,6 +556,16 @@ async fn profile_updates_change_only_what_is_set(backend: Backend) {
             "runmesh.user.v1.UserProfileUpdated",
         ]
     );
+    let first =
+        UserProfileUpdated::decode(outbox[1].payload.as_ref().unwrap().value.as_slice()).unwrap();
+    assert!(
+        first
+            .changed_fields
+            .contains(&"privacy_zone_meters".to_owned()),
+        "{:?}",
+        first.changed_fields
+    );
+    assert_eq!(first.user.unwrap().privacy_zone_meters, Some(1000));
     let last =
         UserProfileUpdated::decode(outbox[2].payload.as_ref().unwrap().value.as_slice()).unwrap();
     assert_eq!(
@@ -575,6 +590,7 @@ async fn profile_updates_refuse_bad_values(backend: Backend) {
                 gender: Some(99),
                 default_run_privacy: Some(proto::RunPrivacy::Unspecified as i32),
                 notification_preferences: None,
+                privacy_zone_meters: Some(2001),
             },
             &tokens.access_token,
         ))
@@ -591,10 +607,12 @@ async fn profile_updates_refuse_bad_values(backend: Backend) {
             "birth_year",
             "gender",
             "default_run_privacy",
+            "privacy_zone_meters",
         ]
     );
     let me = harness.get_me(&tokens.access_token).await.unwrap();
     assert_eq!(me.display_name, "Ada");
+    assert_eq!(me.privacy_zone_meters, None);
     assert_eq!(harness.outbox().await.len(), 1, "only UserRegistered");
 }
 

@@ -89,6 +89,7 @@ enum RunnerProfiles {
     DistanceUnit,
     DefaultVisibility,
     BirthYear,
+    PrivacyZoneMeters,
     UpdatedAt,
 }
 
@@ -257,6 +258,7 @@ impl MigrationTrait for CreateRuns {
                     .col(string_len(RunnerProfiles::DistanceUnit, 8))
                     .col(string_len(RunnerProfiles::DefaultVisibility, 16))
                     .col(integer_null(RunnerProfiles::BirthYear))
+                    .col(integer_null(RunnerProfiles::PrivacyZoneMeters))
                     .col(timestamp_with_time_zone(RunnerProfiles::UpdatedAt))
                     .to_owned(),
             )

@@ -14,6 +14,9 @@ pub struct Model {
     /// A visibility code (`private`, `crews`, `public`); empty when unset.
     pub default_visibility: String,
     pub birth_year: Option<i32>,
+    /// Metres hidden at the start and end of the runner's runs from everyone else; `None`
+    /// means the configured default (`RUNMESH_RUN_PRIVACY_ZONE_M`).
+    pub privacy_zone_meters: Option<i32>,
     pub updated_at: ChronoDateTimeUtc,
 }
 

@@ -8,8 +8,8 @@ mod profile;
 pub use email::Email;
 pub use password::{NewPassword, PasswordAttempt};
 pub use profile::{
-    BirthYear, DisplayName, DistanceUnit, Gender, NotificationPreferences, ProfileChanges,
-    RunPrivacy, SlackMemberId, TimeZone,
+    BirthYear, DisplayName, DistanceUnit, Gender, NotificationPreferences, PrivacyZone,
+    ProfileChanges, RunPrivacy, SlackMemberId, TimeZone,
 };
 pub use runmesh_platform::auth::Role;
 

@@ -124,6 +124,29 @@ impl BirthYear {
     }
 }
 
+/// The largest privacy zone a runner may choose, in metres.
+const MAX_PRIVACY_ZONE_METERS: u32 = 2000;
+
+/// Metres hidden at the start and end of a runner's runs from everyone else; 0 hides nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrivacyZone(u32);
+
+impl PrivacyZone {
+    pub fn parse(meters: u32) -> Result<Self, Rejected> {
+        if meters <= MAX_PRIVACY_ZONE_METERS {
+            Ok(Self(meters))
+        } else {
+            Err(Rejected::new(format!(
+                "must be between 0 and {MAX_PRIVACY_ZONE_METERS} metres"
+            )))
+        }
+    }
+
+    pub fn meters(self) -> u32 {
+        self.0
+    }
+}
+
 /// Declares the database code of each variant once, for the store and for tests.
 macro_rules! coded_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
@@ -181,6 +204,7 @@ pub struct ProfileChanges {
     pub birth_year: Option<Option<BirthYear>>,
     pub gender: Option<Option<Gender>>,
     pub default_run_privacy: Option<RunPrivacy>,
+    pub privacy_zone: Option<PrivacyZone>,
 }
 
 #[cfg(test)]
@@ -231,6 +255,14 @@ mod tests {
         assert!(BirthYear::parse(1899, 2026).is_err());
         assert!(BirthYear::parse(2025, 2026).is_err());
         assert!(BirthYear::parse(i64::MAX, 2026).is_err());
+    }
+
+    #[test]
+    fn privacy_zones_are_bounded() {
+        assert_eq!(PrivacyZone::parse(0).unwrap().meters(), 0);
+        assert_eq!(PrivacyZone::parse(2000).unwrap().meters(), 2000);
+        assert!(PrivacyZone::parse(2001).is_err());
+        assert!(PrivacyZone::parse(u32::MAX).is_err());
     }
 
     #[test]

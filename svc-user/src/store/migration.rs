@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = runmesh_platform::events::migrations();
         migrations.push(Box::new(CreateAccounts));
+        migrations.push(Box::new(AddPrivacyZone));
         migrations
     }
 }
@@ -37,6 +38,7 @@ enum Users {
     BirthYear,
     Gender,
     DefaultRunPrivacy,
+    PrivacyZoneMeters,
     CreatedAt,
     UpdatedAt,
 }
@@ -211,5 +213,40 @@ impl MigrationTrait for CreateAccounts {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// A runner's privacy zone: metres hidden at the start and end of their runs; null means
+/// svc-run's default.
+struct AddPrivacyZone;
+
+impl MigrationName for AddPrivacyZone {
+    fn name(&self) -> &str {
+        "m20261212_000001_user_privacy_zone"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddPrivacyZone {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .add_column(integer_null(Users::PrivacyZoneMeters))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .drop_column(Users::PrivacyZoneMeters)
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -25,6 +25,8 @@ pub struct Model {
     pub birth_year: Option<i32>,
     pub gender: Option<String>,
     pub default_run_privacy: String,
+    /// Metres hidden at the start and end of the runner's runs; `None` means svc-run's default.
+    pub privacy_zone_meters: Option<i32>,
     pub created_at: ChronoDateTimeUtc,
     pub updated_at: ChronoDateTimeUtc,
 }
