@@ -53,6 +53,20 @@ async fn send_stream(
     headers: &[(&str, &str)],
     body: impl Stream<Item = Bytes> + Send + Sync + 'static,
 ) -> http::Response<Incoming> {
+    try_send_stream(addr, http2, method, path, headers, body)
+        .await
+        .unwrap()
+}
+
+/// [`send_stream`], with the client's error when the request could not be sent whole.
+async fn try_send_stream(
+    addr: SocketAddr,
+    http2: bool,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Stream<Item = Bytes> + Send + Sync + 'static,
+) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
     let client: Client<HttpConnector, UploadBody> = Client::builder(TokioExecutor::new())
         .http2_only(http2)
         .build_http();
@@ -64,7 +78,7 @@ async fn send_stream(
     }
     let frames = body.map(|data| Ok::<_, std::io::Error>(Frame::data(data)));
     let request = request.body(BoxBody::new(StreamBody::new(frames))).unwrap();
-    client.request(request).await.unwrap()
+    client.request(request).await
 }
 
 async fn reply(response: http::Response<Incoming>) -> Reply {
@@ -292,7 +306,7 @@ async fn an_upload_over_the_routes_cap_is_refused_before_it_is_read() {
     // upstream sees its stream fail, never a clean end.
     for http2 in [false, true] {
         let taken = Arc::new(AtomicU64::new(0));
-        let response = send_stream(
+        let sent = try_send_stream(
             edge.addr,
             http2,
             Method::POST,
@@ -301,6 +315,19 @@ async fn an_upload_over_the_routes_cap_is_refused_before_it_is_read() {
             endless(taken.clone()),
         )
         .await;
+        let response = match sent {
+            Ok(response) => response,
+            // HTTP/1.1 has no way to stop a sender: the edge answers 413 and closes, and a
+            // client still writing may see the closed connection (broken pipe) before it reads
+            // the answer. Refused either way; the amount read and the upstream's view are
+            // checked below.
+            Err(error) if !http2 && !error.is_connect() => {
+                let taken = taken.load(Ordering::Relaxed);
+                assert!(taken < 64 * MIB, "the edge read {} MiB", taken / MIB);
+                continue;
+            }
+            Err(error) => panic!("the refused upload failed to send: {error:?}"),
+        };
         let (parts, body) = response.into_parts();
         let body = tokio::time::timeout(Duration::from_secs(10), body.collect())
             .await
