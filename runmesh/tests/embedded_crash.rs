@@ -31,6 +31,8 @@ const RUNNERS: usize = 6;
 /// Each runner edits at least this often, and goes on until the last kill is behind it.
 const MIN_EDITS: usize = 10;
 const KILLS: usize = 5;
+/// Events audited since the previous kill before the next one may come.
+const EVENTS_BETWEEN_KILLS: u64 = 30;
 const PASSWORD: &str = "correct horse battery staple 42";
 
 /// `runmesh up` on `data`, with the delivery audit, on fresh loopback ports.
@@ -255,7 +257,19 @@ async fn sigkill_in_a_stream_of_events_loses_none_and_doubles_none() {
 
     let mut audited_at_kills = Vec::new();
     for _ in 0..KILLS {
-        let pause = rand::rng().random_range(200..1_200);
+        // Each kill falls inside the stream: after events have flowed since the last one (a
+        // condition, not a guess at how long a restart takes), at a random moment after that.
+        let floor = audited_at_kills.last().copied().unwrap_or(0) + EVENTS_BETWEEN_KILLS;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while audited_count(data.path()).await < floor {
+            assert!(
+                Instant::now() < deadline,
+                "no events flowed after restart: the audit holds {}, want {floor}",
+                audited_count(data.path()).await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pause = rand::rng().random_range(0..400);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         child.kill().unwrap();
         child.wait().unwrap();
