@@ -316,6 +316,23 @@ fn is_upper_snake(reason: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// For autometrics' `error_if` on a gRPC impl block: only the service's own failures count
+/// against its objective; answers such as NOT_FOUND, SOLD_OUT or INVALID_ARGUMENT are the service
+/// working.
+pub fn server_fault<T>(result: &Result<T, tonic::Status>) -> bool {
+    matches!(
+        result,
+        Err(status) if matches!(
+            status.code(),
+            tonic::Code::Internal
+                | tonic::Code::Unknown
+                | tonic::Code::Unavailable
+                | tonic::Code::DataLoss
+                | tonic::Code::DeadlineExceeded
+        )
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -13,7 +13,7 @@ use runmesh_platform::auth::{optional_caller, require_caller};
 use runmesh_proto::runmesh::race::v1 as proto;
 use runmesh_proto::runmesh::race::v1::race_service_server::RaceService;
 use tokio_stream::wrappers::WatchStream;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, RaceQuery};
@@ -30,18 +30,6 @@ use crate::wire;
 const API_OBJECTIVE: Objective = Objective::new("race_api")
     .success_rate(ObjectivePercentile::P99_9)
     .latency(ObjectiveLatency::Ms50, ObjectivePercentile::P99);
-
-/// Only failures of the service count against the objective; answers such as SOLD_OUT or
-/// ALREADY_REGISTERED are the service working.
-fn server_fault<T>(result: &Result<T, Status>) -> bool {
-    matches!(
-        result,
-        Err(status) if matches!(
-            status.code(),
-            Code::Internal | Code::Unknown | Code::Unavailable | Code::DataLoss | Code::DeadlineExceeded
-        )
-    )
-}
 
 /// Fields `UpdateRace` may change.
 const UPDATABLE_FIELDS: [&str; 10] = [
@@ -77,7 +65,7 @@ impl RaceApi {
 type WatchRaceStream =
     Pin<Box<dyn Stream<Item = Result<proto::WatchRaceResponse, Status>> + Send + 'static>>;
 
-#[autometrics(objective = API_OBJECTIVE, error_if = server_fault)]
+#[autometrics(objective = API_OBJECTIVE, error_if = runmesh_platform::error::server_fault)]
 #[tonic::async_trait]
 impl RaceService for RaceApi {
     async fn create_race(

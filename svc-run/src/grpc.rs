@@ -16,7 +16,7 @@ use runmesh_platform::validation::Violations;
 use runmesh_proto::google::api::HttpBody;
 use runmesh_proto::runmesh::run::v1 as proto;
 use runmesh_proto::runmesh::run::v1::run_service_server::RunService;
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use crate::archive::Archives;
@@ -29,17 +29,6 @@ use crate::wire;
 const API_OBJECTIVE: Objective = Objective::new("run_api")
     .success_rate(ObjectivePercentile::P99_9)
     .latency(ObjectiveLatency::Ms250, ObjectivePercentile::P99);
-
-/// Only failures of the service count against the objective.
-fn server_fault<T>(result: &Result<T, Status>) -> bool {
-    matches!(
-        result,
-        Err(status) if matches!(
-            status.code(),
-            Code::Internal | Code::Unknown | Code::Unavailable | Code::DataLoss | Code::DeadlineExceeded
-        )
-    )
-}
 
 /// Fields `UpdateRun` may change.
 const UPDATABLE_FIELDS: [&str; 4] = ["title", "notes", "sport", "visibility"];
@@ -65,7 +54,7 @@ type DownloadStream =
 type WatchImportStream =
     Pin<Box<dyn Stream<Item = Result<proto::WatchArchiveImportResponse, Status>> + Send + 'static>>;
 
-#[autometrics(objective = API_OBJECTIVE, error_if = server_fault)]
+#[autometrics(objective = API_OBJECTIVE, error_if = runmesh_platform::error::server_fault)]
 #[tonic::async_trait]
 impl RunService for RunApi {
     async fn create_run(
