@@ -126,3 +126,17 @@ impl crate::health::Probe for DatabaseProbe {
         }
     }
 }
+
+/// A migration's `CREATE INDEX name ON table (columns…)`, the columns in order.
+pub fn index<C: sea_orm_migration::prelude::IntoIden + Copy>(
+    name: &str,
+    table: C,
+    columns: &[C],
+) -> sea_orm_migration::prelude::IndexCreateStatement {
+    let mut statement = sea_orm_migration::prelude::Index::create();
+    statement.name(name).table(table);
+    for column in columns {
+        statement.col(*column);
+    }
+    statement.to_owned()
+}

@@ -1,5 +1,6 @@
 //! svc-race's schema. Never edit a released migration; add a new one.
 
+use runmesh_platform::db::index;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     big_integer, big_integer_null, double_null, integer, integer_null, string_len, text,
@@ -89,15 +90,6 @@ impl MigrationName for CreateRaces {
     fn name(&self) -> &str {
         "m20261201_000001_race_registrations"
     }
-}
-
-fn index<C: IntoIden + Copy>(name: &str, table: C, columns: &[C]) -> IndexCreateStatement {
-    let mut statement = Index::create();
-    statement.name(name).table(table);
-    for column in columns {
-        statement.col(*column);
-    }
-    statement.to_owned()
 }
 
 #[async_trait::async_trait]

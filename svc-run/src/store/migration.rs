@@ -1,5 +1,6 @@
 //! svc-run's schema. Never edit a released migration; add a new one.
 
+use runmesh_platform::db::index;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     big_integer, blob, boolean, double, double_null, integer, integer_null, string_len,
@@ -101,15 +102,6 @@ impl MigrationName for CreateRuns {
     fn name(&self) -> &str {
         "m20261210_000001_runs"
     }
-}
-
-fn index<C: IntoIden + Copy>(name: &str, table: C, columns: &[C]) -> IndexCreateStatement {
-    let mut statement = Index::create();
-    statement.name(name).table(table);
-    for column in columns {
-        statement.col(*column);
-    }
-    statement.to_owned()
 }
 
 #[async_trait::async_trait]
