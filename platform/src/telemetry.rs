@@ -3,14 +3,16 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use autometrics::prometheus_exporter::{self, ExporterInitializationError};
 use autometrics::settings::{AutometricsSettings, SettingsInitializationError};
 use axum::Router;
 use axum::routing::get;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -23,19 +25,123 @@ use crate::config::{LogFormat, Settings};
 /// The service name autometrics was initialised with, so a repeated `init` can be checked.
 static METRICS_SERVICE_NAME: OnceLock<String> = OnceLock::new();
 
-/// Labels of the embedded event log's gauges: the source service.
-type SourceLabels = Vec<(&'static str, String)>;
+/// The Prometheus client library the registry is made of, for services' own metrics
+/// ([`register_metrics`]).
+pub use prometheus_client;
+
+/// Labels of the platform's own series: (name, value) pairs.
+type Labels = Vec<(&'static str, String)>;
 
 /// Events the embedded log of each source retains (`runmesh_event_log_events`).
-static EVENT_LOG_EVENTS: LazyLock<Family<SourceLabels, Gauge>> = LazyLock::new(Family::default);
+static EVENT_LOG_EVENTS: LazyLock<Family<Labels, Gauge>> = LazyLock::new(Family::default);
 /// Bytes of encoded events the embedded log of each source retains (`runmesh_event_log_bytes`).
-static EVENT_LOG_BYTES: LazyLock<Family<SourceLabels, Gauge>> = LazyLock::new(Family::default);
+static EVENT_LOG_BYTES: LazyLock<Family<Labels, Gauge>> = LazyLock::new(Family::default);
+/// Outbox rows waiting for the relay, per source (`runmesh_outbox_pending`, Kafka mode).
+static OUTBOX_PENDING: LazyLock<Family<Labels, Gauge>> = LazyLock::new(Family::default);
+/// Events of a topic a consumer group has not read yet (`runmesh_event_consumer_lag`, embedded
+/// log).
+static CONSUMER_LAG: LazyLock<Family<Labels, Gauge>> = LazyLock::new(Family::default);
+/// Events a consumer group handled (`runmesh_event_consumer_handled_total`).
+static CONSUMER_HANDLED: LazyLock<Family<Labels, Counter>> = LazyLock::new(Family::default);
+/// Failed attempts at handling an event (`runmesh_event_consumer_failures_total`).
+static CONSUMER_FAILURES: LazyLock<Family<Labels, Counter>> = LazyLock::new(Family::default);
+/// Events held back by a failing handler right now (`runmesh_event_consumer_retrying`).
+static CONSUMER_RETRYING: LazyLock<Family<Labels, Gauge>> = LazyLock::new(Family::default);
+/// From an event's `occurred_at` to its handler's commit (`runmesh_event_delivery_delay_seconds`).
+static DELIVERY_DELAY: LazyLock<Family<Labels, Histogram>> = LazyLock::new(|| {
+    Family::new_with_constructor(|| {
+        Histogram::new(
+            [
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 1800.0,
+            ]
+            .into_iter(),
+        )
+    })
+});
+/// 1 while a gRPC service reports SERVING, 0 while NOT_SERVING (`runmesh_health_serving`).
+static HEALTH_SERVING: LazyLock<Family<Labels, Gauge>> = LazyLock::new(Family::default);
+
+fn labels(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect()
+}
 
 /// Reports the size of `source`'s embedded event log.
 pub(crate) fn record_event_log_size(source: &str, events: i64, bytes: i64) {
-    let labels = vec![("source", source.to_owned())];
+    let labels = labels(&[("source", source)]);
     EVENT_LOG_EVENTS.get_or_create(&labels).set(events);
     EVENT_LOG_BYTES.get_or_create(&labels).set(bytes);
+}
+
+/// Reports how many outbox rows of `source` wait for the relay.
+pub(crate) fn record_outbox_pending(source: &str, rows: u64) {
+    OUTBOX_PENDING
+        .get_or_create(&labels(&[("source", source)]))
+        .set(i64::try_from(rows).unwrap_or(i64::MAX));
+}
+
+/// Reports how many events of `topic` `group` has not read yet.
+pub(crate) fn record_consumer_lag(group: &str, topic: &str, events: i64) {
+    CONSUMER_LAG
+        .get_or_create(&labels(&[("group", group), ("topic", topic)]))
+        .set(events);
+}
+
+/// Forgets the lag of a group the log no longer tracks (it vanished).
+pub(crate) fn forget_consumer_lag(group: &str, topic: &str) {
+    CONSUMER_LAG.remove(&labels(&[("group", group), ("topic", topic)]));
+}
+
+/// Counts `events` handled by `group`, each `delays` after it occurred (the handlers'
+/// transaction committed).
+pub(crate) fn record_handled(group: &str, delays: impl IntoIterator<Item = f64>) {
+    let labels = labels(&[("group", group)]);
+    let histogram = DELIVERY_DELAY.get_or_create(&labels);
+    let mut count = 0;
+    for delay in delays {
+        histogram.observe(delay.max(0.0));
+        count += 1;
+    }
+    CONSUMER_HANDLED.get_or_create(&labels).inc_by(count);
+}
+
+/// Counts a failed attempt at handling an event of `group`.
+pub(crate) fn record_handler_failure(group: &str) {
+    CONSUMER_FAILURES
+        .get_or_create(&labels(&[("group", group)]))
+        .inc();
+}
+
+/// Marks one consumer task of `group` as held back by a failing event (or no longer).
+pub(crate) fn record_retrying(group: &str, retrying: bool) {
+    let gauge = CONSUMER_RETRYING.get_or_create(&labels(&[("group", group)]));
+    if retrying {
+        gauge.inc();
+    } else {
+        gauge.dec();
+    }
+}
+
+/// Reports a gRPC service's health status.
+pub(crate) fn record_health(service: &str, serving: bool) {
+    HEALTH_SERVING
+        .get_or_create(&labels(&[("grpc_service", service)]))
+        .set(i64::from(serving));
+}
+
+/// Metrics registered by services before telemetry starts ([`register_metrics`]).
+type Registration = Box<dyn FnOnce(&mut Registry) + Send>;
+static REGISTRATIONS: Mutex<Vec<Registration>> = Mutex::new(Vec::new());
+
+/// Adds a service's own metrics (`runmesh_<service>_…`) to the registry `/metrics` exports. Call
+/// it before [`init`] (from the service's constructor): the registry is handed to autometrics
+/// when telemetry starts, and metrics registered later are counted but not exported.
+pub fn register_metrics(register: impl FnOnce(&mut Registry) + Send + 'static) {
+    if let Ok(mut pending) = REGISTRATIONS.lock() {
+        pending.push(Box::new(register));
+    }
 }
 
 /// The registry autometrics exports, holding the platform's own gauges too.
@@ -51,6 +157,48 @@ fn metrics_registry() -> Registry {
         "Bytes of encoded events the embedded event log retains, per source service",
         EVENT_LOG_BYTES.clone(),
     );
+    registry.register(
+        "runmesh_outbox_pending",
+        "Outbox rows waiting to be published to Kafka, per source service",
+        OUTBOX_PENDING.clone(),
+    );
+    registry.register(
+        "runmesh_event_consumer_lag",
+        "Events of a topic a consumer group has not read yet (embedded event log)",
+        CONSUMER_LAG.clone(),
+    );
+    registry.register(
+        "runmesh_event_consumer_handled",
+        "Events a consumer group handled (applied, or skipped as redelivered)",
+        CONSUMER_HANDLED.clone(),
+    );
+    registry.register(
+        "runmesh_event_consumer_failures",
+        "Failed attempts at handling an event (retried until they succeed)",
+        CONSUMER_FAILURES.clone(),
+    );
+    registry.register(
+        "runmesh_event_consumer_retrying",
+        "Consumers of a group held back right now by an event whose handler keeps failing",
+        CONSUMER_RETRYING.clone(),
+    );
+    registry.register(
+        "runmesh_event_delivery_delay_seconds",
+        "From an event's occurred_at to the commit of its handler, per consumer group",
+        DELIVERY_DELAY.clone(),
+    );
+    registry.register(
+        "runmesh_health_serving",
+        "1 while the gRPC service reports SERVING, 0 while NOT_SERVING",
+        HEALTH_SERVING.clone(),
+    );
+    let pending = match REGISTRATIONS.lock() {
+        Ok(mut pending) => std::mem::take(&mut *pending),
+        Err(_) => Vec::new(),
+    };
+    for register in pending {
+        register(&mut registry);
+    }
     registry
 }
 

@@ -564,7 +564,9 @@ impl Gate {
                 .set_if_absent(&keys.building, token.as_bytes(), Some(BUILD_LOCK_TTL))
                 .await?
             {
+                let timer = crate::metrics::RebuildTimer::start();
                 let built = self.rebuild(race, &keys, &token).await;
+                timer.finish(built.is_ok());
                 if built.is_err() {
                     self.cache
                         .run_script(&UNLOCK, &[&keys.building], std::slice::from_ref(&token))

@@ -21,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod gate;
 pub mod grpc;
+pub mod metrics;
 pub mod registrations;
 pub mod scheduler;
 pub mod store;
@@ -66,6 +67,7 @@ pub struct RaceService {
 
 impl RaceService {
     pub fn new(config: RaceConfig) -> Self {
+        metrics::register();
         Self { config }
     }
 

@@ -159,6 +159,20 @@ impl Registrar {
         category_id: Uuid,
         key: IdempotencyKey,
     ) -> Result<proto::Registration, Error> {
+        let answer = self
+            .admit_and_write(caller, race_id, category_id, key)
+            .await;
+        crate::metrics::register_answered(&answer);
+        answer
+    }
+
+    async fn admit_and_write(
+        self: &Arc<Self>,
+        caller: &Caller,
+        race_id: Uuid,
+        category_id: Uuid,
+        key: IdempotencyKey,
+    ) -> Result<proto::Registration, Error> {
         if !caller.has_role(Role::Runner) {
             return Err(Error::RoleRequired(Role::Runner));
         }
@@ -182,6 +196,7 @@ impl Registrar {
                 .gate
                 .admit(&race, category_id, &caller.user_id, &key, counted)
                 .await?;
+            crate::metrics::gate_answered(&admission);
             if !matches!(admission, Admission::NotReady | Admission::UnknownCategory) {
                 counted = Counted::No;
             }

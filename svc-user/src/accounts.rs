@@ -93,6 +93,17 @@ impl Accounts {
         password: NewPassword,
         display_name: DisplayName,
     ) -> Result<(user::Model, IssuedTokens), Error> {
+        let result = self.create_account(email, password, display_name).await;
+        crate::metrics::signed_up(&result);
+        result
+    }
+
+    async fn create_account(
+        &self,
+        email: Email,
+        password: NewPassword,
+        display_name: DisplayName,
+    ) -> Result<(user::Model, IssuedTokens), Error> {
         // Checked first to spare the hashing; the unique index decides races.
         if find_by_email(&self.db, &email).await?.is_some() {
             return Err(Error::EmailTaken);
@@ -111,6 +122,17 @@ impl Accounts {
     }
 
     pub async fn sign_in(
+        &self,
+        email: Email,
+        password: PasswordAttempt,
+        client: &str,
+    ) -> Result<(user::Model, IssuedTokens), Error> {
+        let result = self.check_password(email, password, client).await;
+        crate::metrics::signed_in(&result);
+        result
+    }
+
+    async fn check_password(
         &self,
         email: Email,
         password: PasswordAttempt,
@@ -140,6 +162,12 @@ impl Accounts {
     /// Spends `presented` and returns a new pair for its session. A spent token revokes the
     /// session: either the client or a thief replayed it, and we cannot tell which.
     pub async fn refresh(&self, presented: &str) -> Result<IssuedTokens, Error> {
+        let result = self.spend_refresh_token(presented).await;
+        crate::metrics::refreshed(&result);
+        result
+    }
+
+    async fn spend_refresh_token(&self, presented: &str) -> Result<IssuedTokens, Error> {
         let now = now();
         let token_hash = refresh_token_hash(presented);
         let txn = begin_write(&self.db).await?;

@@ -16,6 +16,7 @@ pub mod events;
 pub mod grpc;
 pub mod key_source;
 pub mod keys;
+pub mod metrics;
 pub mod store;
 pub mod throttle;
 pub mod tokens;
@@ -72,6 +73,7 @@ pub struct UserService {
 
 impl UserService {
     pub fn new(config: UserConfig) -> Self {
+        metrics::register();
         Self {
             config,
             keys: OnceCell::new(),

@@ -140,14 +140,17 @@ pub(crate) async fn handle_logged_until_done(
             .await?
             .is_ok()
     {
+        crate::telemetry::record_handled(group, events.iter().map(Logged::delay_seconds));
         return Some(());
     }
     for event in events {
         let envelope = event.envelope.as_ref();
+        let retrying = RetryingMark::new(group);
         retry_until_done(
             shutdown,
             || handle_logged(db, group, handler, source, std::slice::from_ref(event)),
             |error, attempt, delay| {
+                retrying.failed();
                 tracing::warn!(
                     group,
                     source,
@@ -162,8 +165,58 @@ pub(crate) async fn handle_logged_until_done(
             },
         )
         .await?;
+        crate::telemetry::record_handled(group, [event.delay_seconds()]);
     }
     Some(())
+}
+
+impl Logged {
+    /// Seconds from the event's `occurred_at` until now (0 when it has none).
+    fn delay_seconds(&self) -> f64 {
+        self.envelope.as_ref().map_or(0.0, delay_seconds)
+    }
+}
+
+/// Seconds from `envelope`'s `occurred_at` until now (0 when it has none or is from the future).
+fn delay_seconds(envelope: &Envelope) -> f64 {
+    let Some(occurred) = envelope.occurred_at.as_ref() else {
+        return 0.0;
+    };
+    let now = chrono::Utc::now();
+    let occurred = occurred.seconds as f64 + f64::from(occurred.nanos) / 1e9;
+    let now = now.timestamp() as f64 + f64::from(now.timestamp_subsec_nanos()) / 1e9;
+    (now - occurred).max(0.0)
+}
+
+/// Counts a consumer's failed attempts and marks it as held back (`runmesh_event_consumer_retrying`)
+/// from the first failure until it is dropped, after the event finally committed (or shutdown).
+struct RetryingMark<'a> {
+    group: &'a str,
+    marked: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> RetryingMark<'a> {
+    fn new(group: &'a str) -> Self {
+        Self {
+            group,
+            marked: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn failed(&self) {
+        crate::telemetry::record_handler_failure(self.group);
+        if !self.marked.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            crate::telemetry::record_retrying(self.group, true);
+        }
+    }
+}
+
+impl Drop for RetryingMark<'_> {
+    fn drop(&mut self) {
+        if self.marked.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::telemetry::record_retrying(self.group, false);
+        }
+    }
 }
 
 /// Runs `attempt` until it succeeds, with backoff between failures, each told to `report`
@@ -203,10 +256,12 @@ pub(crate) async fn handle_until_done(
     envelope: &Envelope,
     shutdown: &CancellationToken,
 ) -> Option<Handled> {
+    let retrying = RetryingMark::new(group);
     let handled = retry_until_done(
         shutdown,
         || handle_one(db, group, handler, envelope),
         |error, attempt, delay| {
+            retrying.failed();
             tracing::warn!(
                 group,
                 event_id = %envelope.id,
@@ -219,6 +274,7 @@ pub(crate) async fn handle_until_done(
         },
     )
     .await?;
+    crate::telemetry::record_handled(group, [delay_seconds(envelope)]);
     if handled == Handled::Redelivery {
         tracing::debug!(group, event_id = %envelope.id, "redelivered event skipped");
     }

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use autometrics::autometrics;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -471,6 +471,21 @@ async fn maintain(
         .await?
         .unwrap_or((0, 0));
     crate::telemetry::record_event_log_size(&source.name, rows, bytes);
+    for row in &live {
+        let unread = outbox::Entity::find()
+            .filter(outbox::Column::Topic.eq(row.topic.as_str()))
+            .filter(outbox::Column::Sequence.gt(row.position))
+            .count(db)
+            .await?;
+        crate::telemetry::record_consumer_lag(
+            &row.consumer_group,
+            &row.topic,
+            i64::try_from(unread).unwrap_or(i64::MAX),
+        );
+    }
+    for row in &vanished {
+        crate::telemetry::forget_consumer_lag(&row.consumer_group, &row.topic);
+    }
     let bytes = u64::try_from(bytes).unwrap_or(0);
     if bytes > options.warn_bytes
         && size_warned.is_none_or(|at| at.elapsed() >= SIZE_WARNING_INTERVAL)

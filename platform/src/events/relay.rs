@@ -38,6 +38,9 @@ use super::{EventError, outbox};
 /// Advisory lock key shared by every relay publishing from one PostgreSQL database.
 const PUBLISHER_LOCK_KEY: i64 = 0x0072_756e_6d65_7368; // "runmesh"
 
+/// How often the relay counts the rows waiting in its outbox (`runmesh_outbox_pending`).
+const PENDING_MEASURE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// How the relay batches and polls.
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
@@ -94,8 +97,18 @@ impl Relay {
     pub(crate) async fn run(mut self, mut wake: watch::Receiver<()>, shutdown: CancellationToken) {
         tracing::info!(source = self.source, "outbox relay started");
         let mut retry = retry_backoff();
+        let mut measured: Option<std::time::Instant> = None;
         loop {
             wake.borrow_and_update();
+            if measured.is_none_or(|at| at.elapsed() >= PENDING_MEASURE_INTERVAL) {
+                match outbox::pending(&self.db).await {
+                    Ok(rows) => crate::telemetry::record_outbox_pending(&self.source, rows),
+                    Err(error) => {
+                        tracing::debug!(source = self.source, %error, "cannot count the outbox")
+                    }
+                }
+                measured = Some(std::time::Instant::now());
+            }
             let Some(round) = shutdown.run_until_cancelled(self.publish_batch()).await else {
                 break;
             };

@@ -95,6 +95,7 @@ impl Readiness {
                     ),
                 }
                 reporter.set_service_status(service.name, status(now)).await;
+                crate::telemetry::record_health(service.name, now);
                 *last = Some(now);
             }
             let all = serving.iter().all(|state| *state == Some(true));
@@ -124,6 +125,7 @@ pub(super) async fn set_all_not_serving(reporter: &HealthReporter, services: &[&
         reporter
             .set_service_status(service, ServingStatus::NotServing)
             .await;
+        crate::telemetry::record_health(service, false);
     }
 }
 
