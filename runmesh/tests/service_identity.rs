@@ -97,9 +97,14 @@ async fn wait_serving(process: &mut Process) {
     }
 }
 
+/// The answer to `GET path`, or "no answer: …" while nothing listens at `addr` yet (`runmesh up`
+/// reports SERVING on its gRPC port before its HTTP and metrics ports are bound).
 async fn http_get(addr: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut stream = match tokio::net::TcpStream::connect(addr).await {
+        Ok(stream) => stream,
+        Err(error) => return format!("no answer: {error}"),
+    };
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();

@@ -125,18 +125,10 @@ async fn up_serves_health_and_metrics_and_drains_on_sigterm() {
         .unwrap();
     assert!(healthcheck.status.success(), "{healthcheck:?}");
 
-    let metrics = http_get(&up.metrics, "/metrics").await;
-    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    wait_http_ok(&up.metrics, "/metrics").await;
 
     // The edge serves REST/JSON in the same process, derived from the contracts.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http_get(&up.http, "/readyz")
-        .await
-        .starts_with("HTTP/1.1 200")
-    {
-        assert!(Instant::now() < deadline, "the edge never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_http_ok(&up.http, "/readyz").await;
     let openapi = http_get(&up.http, "/openapi.json").await;
     assert!(openapi.contains("/v1/auth/sign-up"), "{openapi}");
     let anonymous = http_get(&up.http, "/v1/me").await;
@@ -172,14 +164,32 @@ fn sigterm(child: &Child) {
     );
 }
 
+/// The answer to `GET path`, or "no answer: …" while nothing listens at `addr` yet (`runmesh up`
+/// reports SERVING on its gRPC port before its HTTP and metrics ports are bound).
 async fn http_get(addr: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut stream = match tokio::net::TcpStream::connect(addr).await {
+        Ok(stream) => stream,
+        Err(error) => return format!("no answer: {error}"),
+    };
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
+}
+
+/// Waits until `path` at `addr` answers 200 and returns the answer.
+async fn wait_http_ok(addr: &str, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = http_get(addr, path).await;
+        if response.starts_with("HTTP/1.1 200") {
+            return response;
+        }
+        assert!(Instant::now() < deadline, "{path}: {response}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Sign-ups hash passwords with argon2, so they are real work in flight when SIGTERM lands.
@@ -273,8 +283,7 @@ async fn metrics_carry_the_process_service_name_after_a_call() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
 
-    let metrics = http_get(&up.metrics, "/metrics").await;
-    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    let metrics = wait_http_ok(&up.metrics, "/metrics").await;
     let series = metrics
         .lines()
         .find(|line| line.starts_with("function_calls_total") && line.contains("sign_up"))
