@@ -7,7 +7,7 @@ use runmesh_platform::config::Settings;
 use runmesh_platform::service::Service;
 
 /// Every service, in start order.
-pub const NAMES: &[&str] = &["user", "run", "race"];
+pub const NAMES: &[&str] = &["user", "run", "race", "assist"];
 
 /// The edge runs beside the services in `up` and alone with `serve edge`; it is not a gRPC
 /// service.
@@ -25,6 +25,9 @@ pub fn build(name: &str, settings: &Settings) -> Result<Arc<dyn Service>, String
         )),
         "race" => Ok(Arc::new(
             runmesh_svc_race::RaceService::from_env().map_err(|e| e.to_string())?,
+        )),
+        "assist" => Ok(Arc::new(
+            runmesh_svc_assist::AssistService::from_env().map_err(|e| e.to_string())?,
         )),
         other => Err(format!("no service named {other:?} (known: {NAMES:?})")),
     }

@@ -1,0 +1,391 @@
+//! What svc-assist consumes (consumer group [`GROUP`]), each event handled once in the
+//! consumer's transaction (the platform's inbox dedupes redeliveries; the notification and
+//! delivery rows are unique per recipient and event besides):
+//! - svc-user's `UserRegistered`/`UserProfileUpdated` into the `runner_profiles` projection
+//!   (display name, time zone, Slack member id, notification choices); `UserDeleted` erases the
+//!   runner's notifications, deliveries, preferences and Slack ids;
+//! - svc-race's registration events and openings, and its race facts (names, categories);
+//! - svc-run's personal records.
+//!
+//! svc-assist publishes nothing.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use prost::Name;
+use runmesh_platform::events::{self, EnvelopeExt, EventHandler};
+use runmesh_proto::runmesh::events::v1::Envelope;
+use runmesh_proto::runmesh::race::v1 as race_proto;
+use runmesh_proto::runmesh::run::v1 as run_proto;
+use runmesh_proto::runmesh::user::v1 as user_proto;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set};
+use tokio::sync::Notify;
+
+use crate::domain::Category;
+use crate::notify::planner::{Planned, Planner};
+use crate::store::{channel_pref, crew_member, delivery, notification, profile, race, settings};
+use crate::wire;
+
+/// svc-assist's consumer group.
+pub const GROUP: &str = "svc-assist";
+
+/// The topics svc-assist consumes.
+pub fn topics() -> Vec<String> {
+    ["user", "race", "run", "social"]
+        .into_iter()
+        .map(events::topic)
+        .collect()
+}
+
+/// The handler of every consumed topic.
+pub fn handler(planner: Arc<Planner>, wake: Arc<Notify>) -> Arc<dyn EventHandler> {
+    Arc::new(AssistEvents { planner, wake })
+}
+
+struct AssistEvents {
+    planner: Arc<Planner>,
+    /// Tells the delivery worker there may be work (it also polls).
+    wake: Arc<Notify>,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for AssistEvents {
+    async fn handle(&self, txn: &DatabaseTransaction, envelope: &Envelope) -> anyhow::Result<()> {
+        if self.project(txn, envelope).await? {
+            return Ok(());
+        }
+        let Some(planned) = plan(txn, envelope).await? else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        let written = self
+            .planner
+            .write(txn, &envelope.id, &planned, now)
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        if !written.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+impl AssistEvents {
+    /// Projection updates; `true` when the event was one (and nothing is notified).
+    async fn project(
+        &self,
+        txn: &DatabaseTransaction,
+        envelope: &Envelope,
+    ) -> anyhow::Result<bool> {
+        if envelope.is::<user_proto::UserRegistered>() {
+            if let Some(user) = envelope.unpack::<user_proto::UserRegistered>()?.user {
+                upsert_profile(txn, &user).await?;
+            }
+        } else if envelope.is::<user_proto::UserProfileUpdated>() {
+            if let Some(user) = envelope.unpack::<user_proto::UserProfileUpdated>()?.user {
+                upsert_profile(txn, &user).await?;
+            }
+        } else if envelope.is::<user_proto::UserDeleted>() {
+            let event = envelope.unpack::<user_proto::UserDeleted>()?;
+            erase_runner(txn, &event.user_id).await?;
+            tracing::info!(user_id = %event.user_id, "erased a deleted runner's notifications");
+        } else if let Some(race) = race_of(envelope)? {
+            upsert_race(txn, &race).await?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// The race in `RaceCreated`/`RaceUpdated`/`RacePublished`.
+fn race_of(envelope: &Envelope) -> anyhow::Result<Option<race_proto::Race>> {
+    Ok(if envelope.is::<race_proto::RaceCreated>() {
+        envelope.unpack::<race_proto::RaceCreated>()?.race
+    } else if envelope.is::<race_proto::RaceUpdated>() {
+        envelope.unpack::<race_proto::RaceUpdated>()?.race
+    } else if envelope.is::<race_proto::RacePublished>() {
+        envelope.unpack::<race_proto::RacePublished>()?.race
+    } else {
+        None
+    })
+}
+
+/// The projection row of `user`, replacing what was there. A changed Slack member id forgets
+/// the old DM channel and any refusal of the old id.
+async fn upsert_profile(txn: &DatabaseTransaction, user: &user_proto::User) -> Result<(), DbErr> {
+    let choices = user.notification_preferences.unwrap_or_default();
+    let member_id = user.slack_member_id.trim().to_owned();
+    let existing = profile::Entity::find_by_id(user.id.clone())
+        .one(txn)
+        .await?;
+    let same_slack = existing
+        .as_ref()
+        .is_some_and(|p| p.slack_member_id == member_id);
+    let row = profile::ActiveModel {
+        user_id: Set(user.id.clone()),
+        display_name: Set(user.display_name.chars().take(200).collect()),
+        time_zone: Set(if user.time_zone.parse::<chrono_tz::Tz>().is_ok() {
+            user.time_zone.clone()
+        } else {
+            String::new()
+        }),
+        slack_member_id: Set(member_id.chars().take(64).collect()),
+        slack_channel_id: Set(existing
+            .as_ref()
+            .filter(|_| same_slack)
+            .map(|p| p.slack_channel_id.clone())
+            .unwrap_or_default()),
+        slack_invalid: Set(existing
+            .as_ref()
+            .filter(|_| same_slack)
+            .map(|p| p.slack_invalid.clone())
+            .unwrap_or_default()),
+        slack_next_post_at: Set(existing.as_ref().and_then(|p| p.slack_next_post_at)),
+        pref_race_opening: Set(choices.race_opening),
+        pref_registration: Set(choices.registration_result),
+        pref_achievement: Set(choices.achievement),
+        pref_crew_activity: Set(choices.crew_activity),
+        updated_at: Set(Utc::now()),
+    };
+    profile::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(profile::Column::UserId)
+                .update_columns([
+                    profile::Column::DisplayName,
+                    profile::Column::TimeZone,
+                    profile::Column::SlackMemberId,
+                    profile::Column::SlackChannelId,
+                    profile::Column::SlackInvalid,
+                    profile::Column::PrefRaceOpening,
+                    profile::Column::PrefRegistration,
+                    profile::Column::PrefAchievement,
+                    profile::Column::PrefCrewActivity,
+                    profile::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Everything svc-assist holds about `user_id`.
+pub async fn erase_runner(txn: &DatabaseTransaction, user_id: &str) -> Result<(), DbErr> {
+    delivery::Entity::delete_many()
+        .filter(delivery::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    notification::Entity::delete_many()
+        .filter(notification::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    channel_pref::Entity::delete_many()
+        .filter(channel_pref::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    settings::Entity::delete_by_id(user_id.to_owned())
+        .exec(txn)
+        .await?;
+    crew_member::Entity::delete_many()
+        .filter(crew_member::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    profile::Entity::delete_by_id(user_id.to_owned())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_race(txn: &DatabaseTransaction, race: &race_proto::Race) -> Result<(), DbErr> {
+    let categories: serde_json::Map<String, serde_json::Value> = race
+        .categories
+        .iter()
+        .map(|c| {
+            (
+                c.category_id.clone(),
+                serde_json::Value::String(c.name.clone()),
+            )
+        })
+        .collect();
+    race::Entity::insert(race::ActiveModel {
+        race_id: Set(race.race_id.clone()),
+        name: Set(race.name.chars().take(200).collect()),
+        categories: Set(serde_json::Value::Object(categories).to_string()),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::column(race::Column::RaceId)
+            .update_columns([
+                race::Column::Name,
+                race::Column::Categories,
+                race::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// The race's name and the category's, from the projection (empty when unknown).
+async fn race_names(
+    txn: &DatabaseTransaction,
+    race_id: &str,
+    category_id: &str,
+) -> Result<(String, String), DbErr> {
+    let Some(row) = race::Entity::find_by_id(race_id.to_owned())
+        .one(txn)
+        .await?
+    else {
+        return Ok((String::new(), String::new()));
+    };
+    let category = serde_json::from_str::<serde_json::Value>(&row.categories)
+        .ok()
+        .and_then(|map| {
+            map.get(category_id)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    Ok((row.name, category))
+}
+
+fn time(at: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    at.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+}
+
+/// The notification an event becomes, if any.
+pub async fn plan(
+    txn: &DatabaseTransaction,
+    envelope: &Envelope,
+) -> anyhow::Result<Option<Planned>> {
+    let ty = envelope.r#type.as_str();
+    Ok(match ty {
+        _ if ty == race_proto::RegistrationOpened::full_name() => {
+            let event = envelope.unpack::<race_proto::RegistrationOpened>()?;
+            Some(
+                Planned::new("race_opening", Category::RaceOpening, event.subscriber_ids)
+                    .value("race_name", event.race_name.clone())
+                    .time("opens_at", time(event.registration_opens_at))
+                    .time("closes_at", time(event.registration_closes_at))
+                    .field("race", event.race_name)
+                    .time_field("closes_at", time(event.registration_closes_at))
+                    .link(format!("/races/{}", event.race_id)),
+            )
+        }
+        _ if ty == race_proto::RegistrationConfirmed::full_name() => {
+            let registration = envelope
+                .unpack::<race_proto::RegistrationConfirmed>()?
+                .registration
+                .unwrap_or_default();
+            Some(registration_plan(txn, "registration_confirmed", &registration).await?)
+        }
+        _ if ty == race_proto::RegistrationWaitlisted::full_name() => {
+            let registration = envelope
+                .unpack::<race_proto::RegistrationWaitlisted>()?
+                .registration
+                .unwrap_or_default();
+            Some(registration_plan(txn, "registration_waitlisted", &registration).await?)
+        }
+        _ if ty == race_proto::WaitlistPromoted::full_name() => {
+            let registration = envelope
+                .unpack::<race_proto::WaitlistPromoted>()?
+                .registration
+                .unwrap_or_default();
+            Some(
+                registration_plan(txn, "waitlist_promoted", &registration)
+                    .await?
+                    .urgent(),
+            )
+        }
+        _ if ty == race_proto::RegistrationCancelled::full_name() => {
+            let event = envelope.unpack::<race_proto::RegistrationCancelled>()?;
+            let registration = event.registration.unwrap_or_default();
+            let by_organizer =
+                !event.cancelled_by.is_empty() && event.cancelled_by != registration.user_id;
+            Some(
+                registration_plan(txn, "registration_cancelled", &registration)
+                    .await?
+                    .value("by_organizer", by_organizer),
+            )
+        }
+        _ if ty == run_proto::PersonalRecordSet::full_name() => {
+            let event = envelope.unpack::<run_proto::PersonalRecordSet>()?;
+            if event.restored {
+                // An earlier effort became the record again after a deletion: not news.
+                return Ok(None);
+            }
+            let distance = wire::effort_distance_label(event.distance());
+            let elapsed = wire::duration_label(event.elapsed_time);
+            let previous = event
+                .previous_elapsed_time
+                .map(|d| wire::duration_label(Some(d)))
+                .unwrap_or_default();
+            Some(
+                Planned::new(
+                    "personal_record",
+                    Category::Achievement,
+                    vec![event.owner_id],
+                )
+                .value("distance", distance.clone())
+                .value("time", elapsed.clone())
+                .value("previous", previous)
+                .field("distance", distance)
+                .field("time", elapsed)
+                .link(format!("/runs/{}", event.run_id)),
+            )
+        }
+        _ => None,
+    })
+}
+
+async fn registration_plan(
+    txn: &DatabaseTransaction,
+    kind: &'static str,
+    registration: &race_proto::Registration,
+) -> anyhow::Result<Planned> {
+    let (race_name, category_name) =
+        race_names(txn, &registration.race_id, &registration.category_id).await?;
+    let bib = registration
+        .bib_number
+        .map(|b| b.to_string())
+        .unwrap_or_default();
+    let position = registration
+        .waitlist_position
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    Ok(Planned::new(
+        kind,
+        Category::Registration,
+        vec![registration.user_id.clone()],
+    )
+    .value("race_name", race_name.clone())
+    .value("category_name", category_name.clone())
+    .value("bib", bib.clone())
+    .value("position", position.clone())
+    .field("race", race_name)
+    .field("category", category_name)
+    .field("bib", bib)
+    .field("waitlist_position", position)
+    .link(format!("/races/{}", registration.race_id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumes_every_domain_topic() {
+        assert_eq!(
+            topics(),
+            [
+                "runmesh.user.v1.events",
+                "runmesh.race.v1.events",
+                "runmesh.run.v1.events",
+                "runmesh.social.v1.events"
+            ]
+        );
+    }
+}
