@@ -5,6 +5,7 @@ use figment::providers::Env;
 use runmesh_platform::config;
 use serde::Deserialize;
 
+use crate::domain::badges::BadgeSet;
 use crate::domain::{AnalysisConfig, Limits};
 
 /// Prefix of svc-run's own variables.
@@ -57,6 +58,24 @@ pub struct RunConfig {
     /// platform settings.
     #[serde(skip)]
     pub archive_dir: std::path::PathBuf,
+    /// The time zone boards' weeks, months and years follow (`RUNMESH_RUN_BOARD_TIME_ZONE`, an
+    /// IANA name, default `Asia/Seoul`); every board answer states it.
+    pub board_time_zone: String,
+    /// Days a finished period's boards stay in the cache before they expire and are answered
+    /// from the database (`RUNMESH_RUN_BOARD_GRACE_DAYS`, default 7).
+    pub board_grace_days: u32,
+    /// An operator's badge file (`RUNMESH_RUN_BADGES`, TOML, see docs/run-rankings.md) replacing
+    /// the default set; validated at start.
+    pub badges: Option<std::path::PathBuf>,
+    /// The badges in force: the file's, else the default set.
+    #[serde(skip)]
+    pub badge_set: BadgeSet,
+    /// How far a run's distance may be from a race category's and still be its result, as a
+    /// fraction (`RUNMESH_RUN_RACE_DISTANCE_TOLERANCE`, default 0.05).
+    pub race_distance_tolerance: f64,
+    /// How far from the venue a run may start and still be a race's result, when both have
+    /// coordinates (`RUNMESH_RUN_RACE_VENUE_RADIUS_M`, default 3000).
+    pub race_venue_radius_m: f64,
 }
 
 impl Default for RunConfig {
@@ -73,6 +92,12 @@ impl Default for RunConfig {
             max_archive_uncompressed_bytes: 16 * 1024 * 1024 * 1024,
             max_archive_ratio: 100,
             archive_dir: std::path::PathBuf::from("./data/run-imports"),
+            board_time_zone: "Asia/Seoul".to_owned(),
+            board_grace_days: 7,
+            badges: None,
+            badge_set: BadgeSet::default(),
+            race_distance_tolerance: 0.05,
+            race_venue_radius_m: 3_000.0,
         }
     }
 }
@@ -103,7 +128,21 @@ impl RunConfig {
                 .unwrap_or_default()
                 .to_owned(),
         })?;
+        let mut config = config;
         config.validate()?;
+        if let Some(path) = &config.badges {
+            let text = std::fs::read_to_string(path).map_err(|err| RunConfigError {
+                variable: format!("{ENV_PREFIX}BADGES"),
+                message: format!("{}: {err}", path.display()),
+            })?;
+            config.badge_set =
+                BadgeSet::parse(&text, &path.display().to_string()).map_err(|err| {
+                    RunConfigError {
+                        variable: format!("{ENV_PREFIX}BADGES"),
+                        message: err.to_string(),
+                    }
+                })?;
+        }
         Ok(config)
     }
 
@@ -123,10 +162,31 @@ impl RunConfig {
         if !(self.privacy_zone_m.is_finite() && self.privacy_zone_m >= 0.0) {
             return refuse("PRIVACY_ZONE_M", "must be a number of metres ≥ 0");
         }
+        if self.board_time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return refuse(
+                "BOARD_TIME_ZONE",
+                "must be an IANA time zone, e.g. Asia/Seoul",
+            );
+        }
+        if !(self.race_distance_tolerance.is_finite()
+            && (0.0..1.0).contains(&self.race_distance_tolerance))
+        {
+            return refuse("RACE_DISTANCE_TOLERANCE", "must be a fraction in [0, 1)");
+        }
+        if !(self.race_venue_radius_m.is_finite() && self.race_venue_radius_m > 0.0) {
+            return refuse("RACE_VENUE_RADIUS_M", "must be a positive number of metres");
+        }
         if self.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
             return refuse("DEFAULT_TIME_ZONE", "must be an IANA time zone, e.g. UTC");
         }
         Ok(())
+    }
+
+    /// [`RunConfig::board_time_zone`] parsed (validated at start).
+    pub fn board_tz(&self) -> chrono_tz::Tz {
+        self.board_time_zone
+            .parse()
+            .unwrap_or(chrono_tz::Asia::Seoul)
     }
 
     /// The parser's caps.
@@ -194,5 +254,31 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.variable, "RUNMESH_RUN_MOVING_SPEED_MPS");
+        let err = load(&[("board_time_zone", "Nowhere")]).unwrap_err();
+        assert_eq!(err.variable, "RUNMESH_RUN_BOARD_TIME_ZONE");
+    }
+
+    #[test]
+    fn a_badge_file_with_an_unknown_rule_kind_refuses_to_start_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("badges.toml");
+        std::fs::write(
+            &path,
+            "version = 1\n[[badge]]\nid = \"x\"\nicon = \"i\"\npoints = 1\nname = { en = \"a\", ko = \"b\" }\ndescription = { en = \"a\", ko = \"b\" }\nrule = { kind = \"teleport\" }\n",
+        )
+        .unwrap();
+        let err = load(&[("badges", path.to_str().unwrap())]).unwrap_err();
+        assert_eq!(err.variable, "RUNMESH_RUN_BADGES");
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.contains(&format!("{}:8: badge \"x\"", path.display())),
+            "{line}"
+        );
+        assert!(line.contains("teleport"), "{line}");
+
+        std::fs::write(&path, super::super::domain::badges::DEFAULT_BADGES).unwrap();
+        let config = load(&[("badges", path.to_str().unwrap())]).unwrap();
+        assert_eq!(config.badge_set, BadgeSet::default());
     }
 }

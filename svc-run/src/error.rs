@@ -36,6 +36,25 @@ pub enum Error {
     Spool(#[from] std::io::Error),
     #[error("{0}")]
     Unimplemented(&'static str),
+    /// The boards' cache failed while rebuilding (reads fall back to the database).
+    #[error("cache: {0}")]
+    Cache(String),
+    #[error("challenge {0} not found")]
+    ChallengeNotFound(String),
+    #[error("challenge {0} has ended")]
+    ChallengeFinished(String),
+    #[error("goal {0} not found")]
+    GoalNotFound(String),
+    #[error("race {0} not found")]
+    RaceNotFound(String),
+    #[error("registration {0} not found")]
+    RegistrationNotFound(String),
+    #[error("badge {0} not found")]
+    BadgeNotFound(String),
+    #[error("only admins may create global challenges")]
+    AdminRequired,
+    #[error("only the crew's owner and admins may create its challenges")]
+    CrewAdminRequired,
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("background task: {0}")]
@@ -100,6 +119,34 @@ impl From<Error> for ApiError {
             // Never built: the `tonic::Status` conversion answers UNIMPLEMENTED itself.
             Error::Unimplemented(_) => ApiError::internal(message),
             Error::Database(source) => ApiError::internal(source),
+            Error::Cache(ref why) => {
+                ApiError::new(ErrorCode::Unavailable, "CACHE_UNAVAILABLE", why.clone())
+            }
+            Error::ChallengeNotFound(ref id) => {
+                ApiError::not_found("CHALLENGE_NOT_FOUND", &message)
+                    .with_metadata("challenge_id", id)
+            }
+            Error::ChallengeFinished(ref id) => ApiError::new(
+                ErrorCode::FailedPrecondition,
+                "CHALLENGE_FINISHED",
+                message.clone(),
+            )
+            .with_metadata("challenge_id", id),
+            Error::GoalNotFound(ref id) => {
+                ApiError::not_found("GOAL_NOT_FOUND", &message).with_metadata("goal_id", id)
+            }
+            Error::RaceNotFound(ref id) => {
+                ApiError::not_found("RACE_NOT_FOUND", &message).with_metadata("race_id", id)
+            }
+            Error::RegistrationNotFound(ref id) => {
+                ApiError::not_found("REGISTRATION_NOT_FOUND", &message)
+                    .with_metadata("registration_id", id)
+            }
+            Error::BadgeNotFound(ref id) => {
+                ApiError::not_found("BADGE_NOT_FOUND", &message).with_metadata("badge_id", id)
+            }
+            Error::AdminRequired => ApiError::permission_denied("ADMIN_REQUIRED", message),
+            Error::CrewAdminRequired => ApiError::permission_denied("CREW_ADMIN_REQUIRED", message),
             Error::Task(source) => ApiError::internal(source),
         };
         api_error.with_domain(ERROR_DOMAIN)

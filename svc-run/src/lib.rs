@@ -13,23 +13,31 @@
 //!
 //! - [`archive`]: the Strava bulk-export import, in the background, resumed after a restart.
 //!
-//! Not yet: CREWS visibility for crew-mates (treated as owner-only).
+//! - [`boards`], [`progress`], [`rankings`]: leaderboards (database truth, Redis fast path),
+//!   badges defined as data, goals, challenges and race results linked to registrations
+//!   (`RankingService`), fed by svc-social's crew and svc-race's registration events.
 
 pub mod archive;
+pub mod boards;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod progress;
+pub mod ranking_grpc;
+pub mod rankings;
 pub mod runs;
 pub mod store;
 pub mod wire;
 
 use std::sync::Arc;
 
+use runmesh_platform::cache::SharedCache;
 use runmesh_platform::events::{EventBus, EventHandler};
 use runmesh_platform::server::GrpcServerBuilder;
 use runmesh_platform::service::{Service, ServiceContext};
+use runmesh_proto::runmesh::run::v1::ranking_service_server::RankingServiceServer;
 use runmesh_proto::runmesh::run::v1::run_service_server::RunServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait as _;
@@ -37,11 +45,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use archive::Archives;
+pub use boards::Boards;
 pub use config::{RunConfig, RunConfigError};
 pub use error::Error;
+pub use rankings::Rankings;
 pub use runs::Runs;
 
 use crate::grpc::RunApi;
+use crate::ranking_grpc::RankingApi;
 use crate::store::Migrator;
 
 /// The service's name: database file, cache namespace, logs.
@@ -50,6 +61,17 @@ pub const NAME: &str = "run";
 /// Runs svc-run's migrations (and the platform's event tables) on `db`.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
+}
+
+/// Rebuilds every live board (current and in-grace periods) from the database into the cache:
+/// what an operator runs after replacing Redis (readers also rebuild a period whose marker is
+/// gone by themselves). Answers how many periods were rebuilt.
+pub async fn rebuild_boards(
+    db: DatabaseConnection,
+    cache: SharedCache,
+    config: &RunConfig,
+) -> Result<usize, Error> {
+    Boards::new(db, cache, config).rebuild_all().await
 }
 
 /// svc-run for the runtime.
@@ -89,27 +111,31 @@ impl Service for RunService {
         let module = RunModule::assemble_with(
             ctx.db.clone(),
             Some(ctx.bus.clone()),
+            ctx.cache.clone(),
             config,
             ctx.tasks.clone(),
             ctx.shutdown.clone(),
         );
         module.archives.resume().await?;
-        let user_topic = runmesh_platform::events::topic("user");
+        let topics = events::consumed_topics();
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         ctx.tasks.spawn(ctx.bus.spawn_consumer(
             events::GROUP,
-            &[user_topic.as_str()],
+            &topics,
             ctx.db.clone(),
-            RunModule::user_events_handler(),
+            module.events_handler(),
             ctx.shutdown.clone(),
         ));
         let max_message_bytes = server.max_message_bytes();
-        Ok(server.add_service(
-            module
-                .server()
-                .max_decoding_message_size(max_message_bytes)
-                .max_encoding_message_size(max_message_bytes),
-            ctx.probes(),
-        ))
+        Ok(server
+            .add_service(
+                module
+                    .server()
+                    .max_decoding_message_size(max_message_bytes)
+                    .max_encoding_message_size(max_message_bytes),
+                ctx.probes(),
+            )
+            .add_service(module.ranking_server(), ctx.probes()))
     }
 }
 
@@ -118,15 +144,23 @@ impl Service for RunService {
 pub struct RunModule {
     pub runs: Arc<Runs>,
     pub archives: Arc<Archives>,
+    pub rankings: Arc<Rankings>,
+    pub boards: Arc<Boards>,
 }
 
 impl RunModule {
     /// Assembles the service over a migrated `db`; `bus` is woken after each transaction that
     /// wrote events (the relay itself is the runtime's).
-    pub fn assemble(db: DatabaseConnection, bus: Option<EventBus>, config: RunConfig) -> Self {
+    pub fn assemble(
+        db: DatabaseConnection,
+        bus: Option<EventBus>,
+        cache: SharedCache,
+        config: RunConfig,
+    ) -> Self {
         Self::assemble_with(
             db,
             bus,
+            cache,
             config,
             TaskTracker::new(),
             CancellationToken::new(),
@@ -138,13 +172,37 @@ impl RunModule {
     pub fn assemble_with(
         db: DatabaseConnection,
         bus: Option<EventBus>,
+        cache: SharedCache,
         config: RunConfig,
         tasks: TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
-        let runs = Arc::new(Runs::new(db, bus, config));
+        let boards = Arc::new(Boards::new(db.clone(), cache, &config));
+        let rankings = Arc::new(Rankings::new(
+            db.clone(),
+            bus.clone(),
+            config.clone(),
+            Arc::clone(&boards),
+        ));
+        let runs = Arc::new(Runs::new(db, bus, config, Arc::clone(&boards)));
         let archives = Arc::new(Archives::new(Arc::clone(&runs), tasks, shutdown));
-        Self { runs, archives }
+        Self {
+            runs,
+            archives,
+            rankings,
+            boards,
+        }
+    }
+
+    /// `runmesh.run.v1.RankingService`.
+    pub fn ranking_server(&self) -> RankingServiceServer<RankingApi> {
+        RankingServiceServer::new(RankingApi::new(Arc::clone(&self.rankings)))
+    }
+
+    /// The handler of every topic svc-run consumes ([`events::consumed_topics`], group
+    /// [`events::GROUP`]).
+    pub fn events_handler(&self) -> Arc<dyn EventHandler> {
+        events::consumer(self.rankings.config().clone(), Arc::clone(&self.boards))
     }
 
     /// `runmesh.run.v1.RunService`.

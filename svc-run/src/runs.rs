@@ -2,12 +2,17 @@
 //! visibility, and the events each change writes in its transaction.
 //!
 //! Visibility: the owner sees every run of theirs; another authenticated runner sees a `PUBLIC`
-//! run; `PRIVATE` and `CREWS` runs are the owner's alone (CREWS opens to crew-mates once svc-run
-//! learns crew membership from svc-social's events). A run the caller may not see is
+//! run, and a `CREWS` run when they share a crew with the owner (svc-social's membership, as its
+//! events tell); `PRIVATE` runs are the owner's alone. A run the caller may not see is
 //! `RUN_NOT_FOUND`, never a permission error.
+//!
+//! Every change of runs also moves, in its transaction, what [`progress::refresh`] derives:
+//! board totals, race results, challenges, badges, goals; the live boards follow after the
+//! commit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -21,12 +26,15 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::boards::Boards;
 use crate::config::RunConfig;
+use crate::domain::periods::PeriodKind;
 use crate::domain::{
     self, Analysis, AnalysisConfig, Limits, ManualRun, ParseError, RunStreams, Session,
 };
 use crate::error::Error;
 use crate::events;
+use crate::progress;
 use crate::store::{self, analysis, effort, original, profile, run};
 use crate::wire;
 
@@ -152,16 +160,30 @@ pub struct Runs {
     config: RunConfig,
     limits: Limits,
     analysis: AnalysisConfig,
+    boards: Arc<Boards>,
 }
 
 impl Runs {
-    pub fn new(db: DatabaseConnection, bus: Option<EventBus>, config: RunConfig) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        bus: Option<EventBus>,
+        config: RunConfig,
+        boards: Arc<Boards>,
+    ) -> Self {
         Self {
             limits: config.limits(),
             analysis: config.analysis(),
             db,
             bus,
             config,
+            boards,
+        }
+    }
+
+    /// After a committed change: the runner's scores on the live boards.
+    async fn publish_scores(&self, owner: &str, touched: &[(PeriodKind, NaiveDate)]) {
+        if let Err(err) = self.boards.apply(owner, touched, &[]).await {
+            tracing::warn!(owner, error = %err, "board scores not updated after a run change");
         }
     }
 
@@ -242,6 +264,8 @@ impl Runs {
             original_file_name: String::new(),
             has_track: false,
             content_hash: entry.content_hash.clone(),
+            start_lat: None,
+            start_lng: None,
             created_at: now,
             updated_at: now,
         };
@@ -273,8 +297,10 @@ impl Runs {
             &proto::RunRecorded { run: Some(message) },
         )
         .await?;
+        let touched = progress::refresh(&txn, &self.config, owner, &[row.start_time]).await?;
         txn.commit().await?;
         self.wake();
+        self.publish_scores(owner, &touched).await;
         Ok(row)
     }
 
@@ -366,6 +392,20 @@ impl Runs {
             original_file_name: file_name.clone(),
             has_track: a.has_positions,
             content_hash: Some(hash.clone()),
+            start_lat: analysed
+                .streams
+                .latlng
+                .iter()
+                .flatten()
+                .next()
+                .map(|p| p.lat),
+            start_lng: analysed
+                .streams
+                .latlng
+                .iter()
+                .flatten()
+                .next()
+                .map(|p| p.lng),
             created_at: now,
             updated_at: now,
         };
@@ -459,8 +499,10 @@ impl Runs {
             &proto::RunRecorded { run: Some(message) },
         )
         .await?;
+        let touched = progress::refresh(&txn, &self.config, owner, &[row.start_time]).await?;
         txn.commit().await?;
         self.wake();
+        self.publish_scores(owner, &touched).await;
         Ok((row, overlapping))
     }
 
@@ -485,6 +527,12 @@ impl Runs {
     async fn visible(&self, viewer: &str, id: Uuid) -> Result<run::Model, Error> {
         match run::Entity::find_by_id(id).one(&self.db).await? {
             Some(row) if row.owner_id == viewer || row.visibility == "public" => Ok(row),
+            Some(row)
+                if row.visibility == "crews"
+                    && crew_mates(&self.db, viewer, &row.owner_id).await? =>
+            {
+                Ok(row)
+            }
             _ => Err(Error::RunNotFound(id.to_string())),
         }
     }
@@ -509,6 +557,17 @@ impl Runs {
             .map(|a| a.details);
         let mut message = wire::run_message(&row, details.as_deref());
         flag_records(&self.db, &row, &mut message).await?;
+        let result = store::progress::race_result::Entity::find()
+            .filter(store::progress::race_result::Column::RunId.eq(row.id))
+            .filter(store::progress::race_result::Column::UserId.eq(row.owner_id.clone()))
+            .one(&self.db)
+            .await?;
+        if let Some(result) = result {
+            let race = store::progress::race::Entity::find_by_id(result.race_id.clone())
+                .one(&self.db)
+                .await?;
+            message.race_result = wire::race_link(&result, race.as_ref());
+        }
         Ok(message)
     }
 
@@ -576,6 +635,7 @@ impl Runs {
             return Ok(current);
         }
         active.updated_at = Set(wire::now());
+        let moves_progress = changed.iter().any(|f| f == "sport" || f == "visibility");
         let txn = self.db.begin().await?;
         let row = active.update(&txn).await?;
         events::enqueue(
@@ -587,8 +647,14 @@ impl Runs {
             },
         )
         .await?;
+        let touched = if moves_progress {
+            progress::refresh(&txn, &self.config, owner, &[row.start_time]).await?
+        } else {
+            Vec::new()
+        };
         txn.commit().await?;
         self.wake();
+        self.publish_scores(owner, &touched).await;
         Ok(row)
     }
 
@@ -598,8 +664,10 @@ impl Runs {
         let row = self.owned(owner, id).await?;
         let txn = self.db.begin().await?;
         delete_run(&txn, &row).await?;
+        let touched = progress::refresh(&txn, &self.config, owner, &[row.start_time]).await?;
         txn.commit().await?;
         self.wake();
+        self.publish_scores(owner, &touched).await;
         Ok(())
     }
 
@@ -776,6 +844,31 @@ impl Runs {
     }
 }
 
+/// Whether `viewer` and `owner` share a crew (svc-social's membership projection).
+pub(crate) async fn crew_mates(
+    conn: &impl ConnectionTrait,
+    viewer: &str,
+    owner: &str,
+) -> Result<bool, sea_orm::DbErr> {
+    use store::progress::crew_member;
+    let mine: Vec<String> = crew_member::Entity::find()
+        .select_only()
+        .column(crew_member::Column::CrewId)
+        .filter(crew_member::Column::UserId.eq(viewer))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if mine.is_empty() {
+        return Ok(false);
+    }
+    Ok(crew_member::Entity::find()
+        .filter(crew_member::Column::UserId.eq(owner))
+        .filter(crew_member::Column::CrewId.is_in(mine))
+        .one(conn)
+        .await?
+        .is_some())
+}
+
 /// The owner's current record at `distance`: their fastest effort, the earliest on a tie.
 async fn current_record(
     conn: &impl ConnectionTrait,
@@ -907,7 +1000,55 @@ pub async fn erase_owner(
         let id = id.to_string();
         events::enqueue(conn, &id, &events::run_deleted(&id, owner)).await?;
     }
+    erase_progress(conn, owner).await?;
     Ok(ids.len())
+}
+
+/// Everything rankings, badges, goals, challenges and results kept of `owner`.
+async fn erase_progress(conn: &impl ConnectionTrait, owner: &str) -> Result<(), sea_orm::DbErr> {
+    use store::progress::{
+        achievement, board_total, goal, goal_met, participant, preference, race_result,
+        registration,
+    };
+    board_total::Entity::delete_many()
+        .filter(board_total::Column::OwnerId.eq(owner))
+        .exec(conn)
+        .await?;
+    achievement::Entity::delete_many()
+        .filter(achievement::Column::OwnerId.eq(owner))
+        .exec(conn)
+        .await?;
+    let goals: Vec<Uuid> = goal::Entity::find()
+        .select_only()
+        .column(goal::Column::Id)
+        .filter(goal::Column::OwnerId.eq(owner))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    goal_met::Entity::delete_many()
+        .filter(goal_met::Column::GoalId.is_in(goals))
+        .exec(conn)
+        .await?;
+    goal::Entity::delete_many()
+        .filter(goal::Column::OwnerId.eq(owner))
+        .exec(conn)
+        .await?;
+    participant::Entity::delete_many()
+        .filter(participant::Column::UserId.eq(owner))
+        .exec(conn)
+        .await?;
+    race_result::Entity::delete_many()
+        .filter(race_result::Column::UserId.eq(owner))
+        .exec(conn)
+        .await?;
+    registration::Entity::delete_many()
+        .filter(registration::Column::UserId.eq(owner))
+        .exec(conn)
+        .await?;
+    preference::Entity::delete_by_id(owner.to_owned())
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// Parses and analyses one file; the run is its longest running session, else its longest
@@ -978,7 +1119,7 @@ fn default_title(sport: &str, start: DateTime<Utc>, tz: Tz) -> String {
 }
 
 /// The instant a local day starts in `tz` (the first valid time after a DST gap).
-fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
     let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
     (0..4)
         .find_map(|hour| {

@@ -6,7 +6,11 @@ use prost::Message;
 use runmesh_proto::runmesh::run::v1 as proto;
 use runmesh_proto::runmesh::user::v1 as user_proto;
 
+use crate::boards::{Metric as BoardMetric, Page, Ranked, Scope};
+use crate::domain::badges::BadgeDef;
+use crate::domain::periods::PeriodKind;
 use crate::domain::{self, Analysis, BestEffort, EFFORT_DISTANCES, LatLng, MILE_M, RunStreams};
+use crate::store::progress::{achievement, challenge, goal, race, race_result};
 use crate::store::run;
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
@@ -297,6 +301,7 @@ pub fn run_message(row: &run::Model, details: Option<&[u8]>) -> proto::Run {
         device: String::new(),
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
+        race_result: None,
     }
 }
 
@@ -427,6 +432,253 @@ pub fn personal_record(record: &crate::runs::Record) -> proto::PersonalRecord {
         achieved_at: Some(timestamp(record.current.achieved_at)),
         history: record.history.iter().map(entry).collect(),
     }
+}
+
+// ---- rankings, badges, goals, challenges, race results ----
+
+pub fn board_period(period: proto::BoardPeriod) -> Option<PeriodKind> {
+    match period {
+        proto::BoardPeriod::Week => Some(PeriodKind::Week),
+        proto::BoardPeriod::Month => Some(PeriodKind::Month),
+        proto::BoardPeriod::Year => Some(PeriodKind::Year),
+        proto::BoardPeriod::AllTime => Some(PeriodKind::AllTime),
+        proto::BoardPeriod::Unspecified => None,
+    }
+}
+
+pub fn board_metric(metric: proto::BoardMetric) -> Option<BoardMetric> {
+    match metric {
+        proto::BoardMetric::Distance => Some(BoardMetric::Distance),
+        proto::BoardMetric::MovingTime => Some(BoardMetric::MovingTime),
+        proto::BoardMetric::RunCount => Some(BoardMetric::Runs),
+        proto::BoardMetric::ElevationGain => Some(BoardMetric::Elevation),
+        proto::BoardMetric::Unspecified => None,
+    }
+}
+
+pub fn age_group_code(group: proto::AgeGroup) -> Option<&'static str> {
+    use crate::domain::periods::AGE_GROUPS as G;
+    match group {
+        proto::AgeGroup::Unspecified => None,
+        proto::AgeGroup::Under20 => Some(G[0]),
+        proto::AgeGroup::AgeGroup2024 => Some(G[1]),
+        proto::AgeGroup::AgeGroup2534 => Some(G[2]),
+        proto::AgeGroup::AgeGroup3544 => Some(G[3]),
+        proto::AgeGroup::AgeGroup4554 => Some(G[4]),
+        proto::AgeGroup::AgeGroup5564 => Some(G[5]),
+        proto::AgeGroup::AgeGroup6569 => Some(G[6]),
+        proto::AgeGroup::AgeGroup7074 => Some(G[7]),
+        proto::AgeGroup::AgeGroup75AndOver => Some(G[8]),
+    }
+}
+
+pub fn board_gender_code(gender: proto::BoardGender) -> Option<&'static str> {
+    match gender {
+        proto::BoardGender::Female => Some("female"),
+        proto::BoardGender::Male => Some("male"),
+        proto::BoardGender::NonBinary => Some("non_binary"),
+        proto::BoardGender::Unspecified => None,
+    }
+}
+
+pub fn gender_code(gender: user_proto::Gender) -> &'static str {
+    match gender {
+        user_proto::Gender::Female => "female",
+        user_proto::Gender::Male => "male",
+        user_proto::Gender::NonBinary => "non_binary",
+        user_proto::Gender::Unspecified => "",
+    }
+}
+
+pub fn scope_label(scope: &Scope) -> String {
+    match scope {
+        Scope::Everyone => "everyone".to_owned(),
+        Scope::AgeGroup(group) => format!("age group {group}"),
+        Scope::Gender(gender) => format!("gender {gender}"),
+        Scope::Crew(crew) => format!("crew {crew}"),
+    }
+}
+
+pub const TIE_RULE: &str = "equal values rank the runner who reached the value first (the end of their last counted run) first; exact ties by runner id, descending";
+
+pub fn board_entry(ranked: &Ranked) -> proto::BoardEntry {
+    #[allow(clippy::cast_precision_loss)]
+    let value = ranked.value as f64;
+    proto::BoardEntry {
+        rank: ranked.rank,
+        runner_id: ranked.runner_id.clone(),
+        display_name: ranked.display_name.clone(),
+        value,
+        reached_at: Some(timestamp(ranked.reached_at)),
+    }
+}
+
+pub fn leaderboard(page: &Page) -> proto::GetLeaderboardResponse {
+    let (from_date, to_date) = page
+        .bounds
+        .map(|(from, to)| (from.to_string(), to.to_string()))
+        .unwrap_or_default();
+    proto::GetLeaderboardResponse {
+        entries: page.entries.iter().map(board_entry).collect(),
+        me: page.me.as_ref().map(board_entry),
+        around_me: page.around.iter().map(board_entry).collect(),
+        total_runners: page.total,
+        time_zone: page.time_zone.clone(),
+        from_date,
+        to_date,
+        tie_rule: TIE_RULE.to_owned(),
+    }
+}
+
+pub fn badge_message(badge: &BadgeDef) -> proto::Badge {
+    let shape = badge.shape();
+    proto::Badge {
+        badge_id: badge.id.clone(),
+        name: Some(proto::LocalizedText {
+            en: badge.name.en.clone(),
+            ko: badge.name.ko.clone(),
+        }),
+        description: Some(proto::LocalizedText {
+            en: badge.description.en.clone(),
+            ko: badge.description.ko.clone(),
+        }),
+        icon: badge.icon.clone(),
+        points: badge.points,
+        kind: badge.kind().to_owned(),
+        tiers: shape.tiers,
+        unit: shape.unit.to_owned(),
+        period: shape.period.to_owned(),
+    }
+}
+
+pub fn achievement_message(
+    row: &achievement::Model,
+    badge: Option<&BadgeDef>,
+) -> proto::Achievement {
+    proto::Achievement {
+        badge_id: row.badge_id.clone(),
+        tier: u32::try_from(row.tier).unwrap_or(0),
+        period: row.period.clone(),
+        run_id: row.run_id.map(|id| id.to_string()).unwrap_or_default(),
+        earned_at: Some(timestamp(row.earned_at)),
+        points: badge.map_or(0, |b| b.points),
+        badge: badge.map(badge_message),
+    }
+}
+
+pub fn goal_metric_code(metric: proto::GoalMetric) -> Option<&'static str> {
+    match metric {
+        proto::GoalMetric::Distance => Some("distance"),
+        proto::GoalMetric::MovingTime => Some("moving_time"),
+        proto::GoalMetric::RunCount => Some("runs"),
+        proto::GoalMetric::ElevationGain => Some("elevation"),
+        proto::GoalMetric::Unspecified => None,
+    }
+}
+
+fn goal_metric(code: &str) -> proto::GoalMetric {
+    match code {
+        "distance" => proto::GoalMetric::Distance,
+        "moving_time" => proto::GoalMetric::MovingTime,
+        "runs" => proto::GoalMetric::RunCount,
+        "elevation" => proto::GoalMetric::ElevationGain,
+        _ => proto::GoalMetric::Unspecified,
+    }
+}
+
+pub fn goal_period_code(period: proto::GoalPeriod) -> Option<&'static str> {
+    match period {
+        proto::GoalPeriod::Week => Some("week"),
+        proto::GoalPeriod::Month => Some("month"),
+        proto::GoalPeriod::Year => Some("year"),
+        proto::GoalPeriod::Unspecified => None,
+    }
+}
+
+fn goal_period(code: &str) -> proto::GoalPeriod {
+    match code {
+        "week" => proto::GoalPeriod::Week,
+        "month" => proto::GoalPeriod::Month,
+        "year" => proto::GoalPeriod::Year,
+        _ => proto::GoalPeriod::Unspecified,
+    }
+}
+
+pub fn goal_message(row: &goal::Model) -> proto::Goal {
+    proto::Goal {
+        goal_id: row.id.to_string(),
+        metric: goal_metric(&row.metric).into(),
+        period: goal_period(&row.period).into(),
+        target: row.target,
+        created_at: Some(timestamp(row.created_at)),
+    }
+}
+
+pub fn challenge_metric_code(metric: proto::ChallengeMetric) -> Option<&'static str> {
+    match metric {
+        proto::ChallengeMetric::Distance => Some("distance"),
+        proto::ChallengeMetric::MovingTime => Some("moving_time"),
+        proto::ChallengeMetric::RunCount => Some("runs"),
+        proto::ChallengeMetric::ElevationGain => Some("elevation"),
+        proto::ChallengeMetric::Unspecified => None,
+    }
+}
+
+fn challenge_metric(code: &str) -> proto::ChallengeMetric {
+    match code {
+        "distance" => proto::ChallengeMetric::Distance,
+        "moving_time" => proto::ChallengeMetric::MovingTime,
+        "runs" => proto::ChallengeMetric::RunCount,
+        "elevation" => proto::ChallengeMetric::ElevationGain,
+        _ => proto::ChallengeMetric::Unspecified,
+    }
+}
+
+pub fn challenge_message(
+    row: &challenge::Model,
+    participants: u32,
+    joined: bool,
+) -> proto::Challenge {
+    proto::Challenge {
+        challenge_id: row.id.to_string(),
+        title: row.title.clone(),
+        description: row.description.clone(),
+        metric: challenge_metric(&row.metric).into(),
+        target: row.target,
+        start_date: row.start_date.clone(),
+        end_date: row.end_date.clone(),
+        crew_id: row.crew_id.clone(),
+        badge_id: row.badge_id.clone(),
+        created_by: row.created_by.clone(),
+        participants,
+        joined,
+        created_at: Some(timestamp(row.created_at)),
+    }
+}
+
+pub fn race_link(
+    result: &race_result::Model,
+    race: Option<&race::Model>,
+) -> Option<proto::RaceResultLink> {
+    let run_id = result.run_id?;
+    let category_name = race
+        .and_then(|r| {
+            crate::progress::categories(r)
+                .into_iter()
+                .find(|c| c.0 == result.category_id)
+        })
+        .map(|c| c.2)
+        .unwrap_or_default();
+    Some(proto::RaceResultLink {
+        race_id: result.race_id.clone(),
+        race_name: race.map(|r| r.name.clone()).unwrap_or_default(),
+        registration_id: result.registration_id.clone(),
+        category_id: result.category_id.clone(),
+        category_name,
+        run_id: run_id.to_string(),
+        elapsed_time: result.elapsed_s.map(duration),
+        manual: result.manual,
+    })
 }
 
 #[cfg(test)]

@@ -57,9 +57,11 @@
 //! Not here: content hashes, storage, events and the mapping to gRPC statuses (the service's).
 
 mod analysis;
+pub mod badges;
 mod best_efforts;
 mod manual;
 pub mod parse;
+pub mod periods;
 mod series;
 mod streams;
 mod track;

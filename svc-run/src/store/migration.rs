@@ -8,6 +8,9 @@ use sea_orm_migration::schema::{
     uuid_null,
 };
 
+mod progress;
+use progress::CreateProgress;
+
 /// Runs svc-run's migrations and the platform's (the event outbox and inbox).
 pub struct Migrator;
 
@@ -17,6 +20,7 @@ impl MigratorTrait for Migrator {
         let mut migrations = runmesh_platform::events::migrations();
         migrations.push(Box::new(CreateRuns));
         migrations.push(Box::new(CreateArchiveImports));
+        migrations.push(Box::new(CreateProgress));
         migrations
     }
 }

@@ -9,6 +9,7 @@ pub mod effort;
 pub mod migration;
 pub mod original;
 pub mod profile;
+pub mod progress;
 pub mod run;
 
 pub use migration::Migrator;

@@ -17,6 +17,8 @@ pub struct Model {
     /// Metres hidden at the start and end of the runner's runs from everyone else; `None`
     /// means the configured default (`RUNMESH_RUN_PRIVACY_ZONE_M`).
     pub privacy_zone_meters: Option<i32>,
+    /// `female`, `male`, `non_binary`; empty when unset (gender boards only).
+    pub gender: String,
     pub updated_at: ChronoDateTimeUtc,
 }
 

@@ -33,6 +33,9 @@ pub struct Model {
     pub has_track: bool,
     /// sha256 of the uploaded bytes (hex); unique per owner. `None` for manual runs.
     pub content_hash: Option<String>,
+    /// Where the track starts (imported runs with positions): race results match the venue.
+    pub start_lat: Option<f64>,
+    pub start_lng: Option<f64>,
     pub created_at: ChronoDateTimeUtc,
     pub updated_at: ChronoDateTimeUtc,
 }

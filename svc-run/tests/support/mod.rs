@@ -9,12 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runmesh_platform::auth::{AuthLayer, TokenVerifier, VerifierConfig};
+use runmesh_platform::cache::{self, SharedCache};
 use runmesh_platform::config::Settings;
 use runmesh_platform::server::GrpcServer;
 use runmesh_platform::testkit::{self, TestDatabase, TestIssuer, TestSqlite};
 use runmesh_proto::google::api::HttpBody;
 use runmesh_proto::runmesh::events::v1::Envelope;
 use runmesh_proto::runmesh::run::v1 as proto;
+use runmesh_proto::runmesh::run::v1::ranking_service_client::RankingServiceClient;
 use runmesh_proto::runmesh::run::v1::run_service_client::RunServiceClient;
 use runmesh_svc_run::{RunConfig, RunModule};
 use sea_orm::DatabaseConnection;
@@ -61,6 +63,8 @@ pub struct Harness {
     pub addr: SocketAddr,
     pub module: RunModule,
     pub db: DatabaseConnection,
+    /// Redis under a namespace of this test's own (PostgreSQL), or the in-memory cache.
+    pub cache: SharedCache,
     pub issuer: Arc<TestIssuer>,
     shutdown: CancellationToken,
     /// Stops the module's background work (archive imports).
@@ -85,13 +89,20 @@ impl Harness {
     }
 
     pub async fn start_with(backend: Backend, mut config: RunConfig) -> Self {
-        let (database_url, sqlite) = match backend {
-            Backend::Postgres => (TestDatabase::create().await.unwrap().url, None),
+        let (database_url, sqlite, redis) = match backend {
+            Backend::Postgres => (
+                TestDatabase::create().await.unwrap().url,
+                None,
+                Some(testkit::redis_url()),
+            ),
             Backend::Embedded => {
                 let sqlite = TestSqlite::create().unwrap();
-                (sqlite.url.clone(), Some(sqlite))
+                (sqlite.url.clone(), Some(sqlite), None)
             }
         };
+        let cache = cache::connect(redis.as_deref(), &testkit::unique_name("svc_run_test"))
+            .await
+            .unwrap();
         let data_dir = Arc::new(tempfile::tempdir().unwrap());
         config.archive_dir = data_dir.path().join("run-imports");
         Self::start_on(
@@ -100,6 +111,7 @@ impl Harness {
             Some(data_dir),
             config,
             Arc::new(TestIssuer::new()),
+            cache,
         )
         .await
     }
@@ -119,6 +131,7 @@ impl Harness {
             data_dir,
             self.config.clone(),
             Arc::clone(&self.issuer),
+            self.cache.clone(),
         )
         .await
     }
@@ -136,6 +149,7 @@ impl Harness {
         data_dir: Option<Arc<tempfile::TempDir>>,
         config: RunConfig,
         issuer: Arc<TestIssuer>,
+        cache: SharedCache,
     ) -> Self {
         let db = runmesh_platform::db::connect(&database_url).await.unwrap();
         runmesh_svc_run::migrate(&db).await.unwrap();
@@ -144,6 +158,7 @@ impl Harness {
         let module = RunModule::assemble_with(
             db.clone(),
             None,
+            cache.clone(),
             config.clone(),
             tasks.clone(),
             work.clone(),
@@ -166,6 +181,7 @@ impl Harness {
                     .max_decoding_message_size(settings.grpc_max_message_bytes),
                 vec![],
             )
+            .add_service(module.ranking_server(), vec![])
             .bind()
             .await
             .unwrap();
@@ -176,6 +192,7 @@ impl Harness {
             addr,
             module,
             db,
+            cache,
             issuer,
             shutdown,
             work,
@@ -192,6 +209,22 @@ impl Harness {
             .unwrap()
             .connect_lazy();
         RunServiceClient::new(channel)
+    }
+
+    pub fn ranking(&self) -> RankingServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect_lazy();
+        RankingServiceClient::new(channel)
+    }
+
+    pub fn as_role<T>(&self, message: T, user_id: &str, roles: &[&str]) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            self.issuer.bearer(user_id, roles).parse().unwrap(),
+        );
+        request
     }
 
     pub fn as_runner<T>(&self, message: T, user_id: &str) -> tonic::Request<T> {
