@@ -1,9 +1,12 @@
 //! `runmesh`: every service in one process (`up`), one service per process (`serve`), schema
-//! migrations (`migrate`) and a health probe for container runtimes (`healthcheck`).
+//! migrations (`migrate`), online backups of a single-box install (`backup`, `restore`) and a
+//! health probe for container runtimes (`healthcheck`).
 
+mod backup;
 mod services;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +69,24 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Copy every embedded database under RUNMESH_DATA_DIR (and the other files there) into DIR,
+    /// online: `runmesh up` may keep serving. Each database is copied with SQLite's VACUUM INTO
+    /// (a consistent snapshot) and checked; DIR/manifest.json lists every file with its SHA-256.
+    /// For PostgreSQL (`runmesh serve`), use pg_dump.
+    Backup {
+        /// A new (or empty) directory, outside the data directory.
+        dir: PathBuf,
+    },
+    /// Put a backup made by `runmesh backup` back into RUNMESH_DATA_DIR, after checking every
+    /// file against its manifest. Refuses while a runmesh process serves from that directory,
+    /// and when it holds data, unless --force.
+    Restore {
+        /// The backup's directory (with its manifest.json).
+        dir: PathBuf,
+        /// Replace the data directory's files: they are moved to <data dir>.pre-restore-<time>.
+        #[arg(long)]
+        force: bool,
     },
     /// Exit 0 when the gRPC server at RUNMESH_GRPC_ADDR reports SERVING, 1 otherwise (for
     /// container health checks).
@@ -176,6 +197,35 @@ async fn execute(command: Command, settings: Settings) -> Result<ExitCode, Failu
         Command::User {
             command: UserCommand::CreateAdmin { email, password },
         } => create_admin(&settings, &email, &password).await?,
+        Command::Backup { dir } => {
+            if settings.database_url.is_some() {
+                return Err(Failure::Config(
+                    "RUNMESH_DATABASE_URL: `runmesh backup` copies the embedded SQLite databases \
+                     under RUNMESH_DATA_DIR; back up PostgreSQL with pg_dump"
+                        .to_string(),
+                ));
+            }
+            let summary = backup::backup(&settings.data_dir, &dir).await?;
+            say!(
+                "backed up {} databases and {} other files ({} bytes) from {} into {}",
+                summary.databases,
+                summary.files,
+                summary.bytes,
+                settings.data_dir.display(),
+                dir.display()
+            );
+        }
+        Command::Restore { dir, force } => {
+            let summary = backup::restore(&dir, &settings.data_dir, force).await?;
+            say!(
+                "restored {} databases and {} other files ({} bytes) from {} into {}",
+                summary.databases,
+                summary.files,
+                summary.bytes,
+                dir.display(),
+                settings.data_dir.display()
+            );
+        }
         Command::Healthcheck { addr, service } => {
             return Ok(healthcheck(addr.unwrap_or(settings.grpc_addr), service).await?);
         }
@@ -264,6 +314,18 @@ async fn serve(
                 Some(config) => Some(Edge::bind(config, shutdown.clone()).await?),
                 None => None,
             };
+            // `runmesh restore` refuses a data directory while this mark names a live process.
+            let _running = if embedded {
+                match backup::RunningMark::create(&data_dir, listening.grpc) {
+                    Ok(mark) => Some(mark),
+                    Err(error) => {
+                        tracing::warn!(%error, dir = %data_dir.display(), "cannot mark the data directory as in use");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
             say!("runmesh is serving");
             say!(
                 "  gRPC     {}  (services: {names}; health, reflection v1 + v1alpha)",
@@ -280,7 +342,11 @@ async fn serve(
             say!("Stop with Ctrl-C or SIGTERM: health turns NOT_SERVING, in-flight calls finish.");
             match edge {
                 Some(edge) => edge.serve().await.map_err(anyhow::Error::from),
-                None => Ok(()),
+                // Hold the data directory's mark until the services stop.
+                None => {
+                    shutdown.cancelled().await;
+                    Ok(())
+                }
             }
         }
     });
