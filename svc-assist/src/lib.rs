@@ -14,6 +14,7 @@
 //!   failed, or AMBIGUOUS when the answer was lost after the request left (never resent);
 //! - the inbox is read, marked and watched live through `runmesh.notify.v1.NotificationService`.
 
+pub mod assistant;
 pub mod config;
 pub mod domain;
 pub mod error;
