@@ -7,7 +7,7 @@ use runmesh_platform::config::Settings;
 use runmesh_platform::service::Service;
 
 /// Every service, in start order.
-pub const NAMES: &[&str] = &["user", "run", "race", "assist"];
+pub const NAMES: &[&str] = &["user", "run", "social", "race", "assist"];
 
 /// The edge runs beside the services in `up` and alone with `serve edge`; it is not a gRPC
 /// service.
@@ -22,6 +22,9 @@ pub fn build(name: &str, settings: &Settings) -> Result<Arc<dyn Service>, String
         )),
         "run" => Ok(Arc::new(
             runmesh_svc_run::RunService::from_env().map_err(|e| e.to_string())?,
+        )),
+        "social" => Ok(Arc::new(
+            runmesh_svc_social::SocialService::from_env().map_err(|e| e.to_string())?,
         )),
         "race" => Ok(Arc::new(
             runmesh_svc_race::RaceService::from_env().map_err(|e| e.to_string())?,
