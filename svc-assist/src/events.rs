@@ -5,7 +5,7 @@
 //!   (display name, time zone, Slack member id, notification choices); `UserDeleted` erases the
 //!   runner's notifications, deliveries, preferences and Slack ids;
 //! - svc-race's registration events and openings, and its race facts (names, categories);
-//! - svc-run's personal records.
+//! - svc-run's personal records, badges (`AchievementUnlocked`), `ChallengeCompleted`, `GoalMet`.
 //!
 //! svc-assist publishes nothing.
 
@@ -335,6 +335,53 @@ pub async fn plan(
                 .field("distance", distance)
                 .field("time", elapsed)
                 .link(format!("/runs/{}", event.run_id)),
+            )
+        }
+        _ if ty == run_proto::AchievementUnlocked::full_name() => {
+            let event = envelope.unpack::<run_proto::AchievementUnlocked>()?;
+            let achievement = event.achievement.unwrap_or_default();
+            let badge = achievement.badge.clone().unwrap_or_default();
+            let name = badge.name.unwrap_or_default();
+            let (en, ko) = if name.en.is_empty() && name.ko.is_empty() {
+                (achievement.badge_id.clone(), achievement.badge_id.clone())
+            } else {
+                (name.en, name.ko)
+            };
+            Some(
+                Planned::new(
+                    "achievement_unlocked",
+                    Category::Achievement,
+                    vec![event.owner_id],
+                )
+                .localized("badge_name", &en, &ko)
+                .value("tier", achievement.tier)
+                .value("period", achievement.period.clone())
+                .field("points", achievement.points.to_string())
+                .link("/me/achievements"),
+            )
+        }
+        _ if ty == run_proto::ChallengeCompleted::full_name() => {
+            let event = envelope.unpack::<run_proto::ChallengeCompleted>()?;
+            Some(
+                Planned::new(
+                    "challenge_completed",
+                    Category::Achievement,
+                    vec![event.owner_id],
+                )
+                .value("title", event.title)
+                .link(format!("/challenges/{}", event.challenge_id)),
+            )
+        }
+        _ if ty == run_proto::GoalMet::full_name() => {
+            let event = envelope.unpack::<run_proto::GoalMet>()?;
+            let goal = event.goal.unwrap_or_default();
+            let (en, ko) = wire::goal_labels(&goal);
+            Some(
+                Planned::new("goal_met", Category::Achievement, vec![event.owner_id])
+                    .localized("goal", &en, &ko)
+                    .value("from_date", event.from_date)
+                    .value("to_date", event.to_date)
+                    .link("/me/goals"),
             )
         }
         _ => None,

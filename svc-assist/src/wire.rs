@@ -210,6 +210,38 @@ pub fn effort_distance_label(distance: run_proto::EffortDistance) -> String {
     .to_owned()
 }
 
+/// A goal as messages name it, in English and Korean: `50 km a month`, `월 50 km`.
+pub fn goal_labels(goal: &run_proto::Goal) -> (String, String) {
+    use run_proto::{GoalMetric as M, GoalPeriod as P};
+    let target = goal.target;
+    let amount = match goal.metric() {
+        M::Distance => format!("{} km", trim(target / 1000.0)),
+        M::MovingTime => format!("{} h", trim(target / 3600.0)),
+        M::RunCount => trim(target),
+        M::ElevationGain => format!("{} m", trim(target)),
+        M::Unspecified => trim(target),
+    };
+    let runs = matches!(goal.metric(), M::RunCount);
+    let (en_period, ko_period) = match goal.period() {
+        P::Week => ("a week", "주"),
+        P::Month => ("a month", "월"),
+        P::Year => ("a year", "연"),
+        P::Unspecified => ("", ""),
+    };
+    let en = format!("{amount}{} {en_period}", if runs { " runs" } else { "" });
+    let ko = format!("{ko_period} {amount}{}", if runs { "회" } else { "" });
+    (en.trim().to_owned(), ko.trim().to_owned())
+}
+
+fn trim(value: f64) -> String {
+    let rounded = (value * 10.0).round() / 10.0;
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.0}")
+    } else {
+        format!("{rounded:.1}")
+    }
+}
+
 /// `h:mm:ss` or `m:ss`.
 pub fn duration_label(duration: Option<prost_types::Duration>) -> String {
     let seconds = duration.map_or(0, |d| d.seconds.max(0));
@@ -238,5 +270,15 @@ mod tests {
         assert!(parse_category(proto::NotificationCategory::Test.into()).is_err());
         assert!(parse_category(99).is_err());
         assert!(parse_channel(0).is_err());
+        let goal = run_proto::Goal {
+            metric: run_proto::GoalMetric::Distance.into(),
+            period: run_proto::GoalPeriod::Month.into(),
+            target: 50_000.0,
+            ..Default::default()
+        };
+        assert_eq!(
+            goal_labels(&goal),
+            ("50 km a month".to_owned(), "월 50 km".to_owned())
+        );
     }
 }

@@ -41,6 +41,8 @@ pub struct Planned {
     pub context: Map<String, Value>,
     /// Template values shown in the recipient's time zone.
     pub times: Vec<(&'static str, DateTime<Utc>)>,
+    /// Template values given in English and Korean (e.g. a badge's name).
+    pub localized: Vec<(&'static str, String, String)>,
     /// Slack fields: label key (see [`label`]) and value.
     pub fields: Vec<(&'static str, FieldValue)>,
     /// Path of the link back to the app, e.g. `/races/<id>`.
@@ -56,6 +58,7 @@ impl Planned {
             recipients,
             context: Map::new(),
             times: Vec::new(),
+            localized: Vec::new(),
             fields: Vec::new(),
             link_path: None,
         }
@@ -68,6 +71,14 @@ impl Planned {
 
     pub fn value(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.context.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// A value in both languages; an empty one falls back to the other.
+    pub fn localized(mut self, key: &'static str, en: &str, ko: &str) -> Self {
+        let en = if en.is_empty() { ko } else { en };
+        let ko = if ko.is_empty() { en } else { ko };
+        self.localized.push((key, en.to_owned(), ko.to_owned()));
         self
     }
 
@@ -258,6 +269,13 @@ impl Planner {
         let mut context = planned.context.clone();
         for (key, at) in &planned.times {
             context.insert((*key).to_owned(), Value::String(local_time(*at, tz)));
+        }
+        for (key, en, ko) in &planned.localized {
+            let value = match language {
+                Language::English => en,
+                Language::Korean => ko,
+            };
+            context.insert((*key).to_owned(), Value::String(value.clone()));
         }
         if let Some(profile) = &recipient.profile {
             context

@@ -1,0 +1,590 @@
+//! The whole path from a domain event to a Slack request and an inbox entry, against the
+//! Slack-compatible test server: the right text once, no duplicate on redelivery or restart,
+//! 429 honoured, an outage survived, a refused token stops delivery, a refused member id is
+//! marked, quiet hours defer and release, and one message per second per DM channel.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use runmesh_proto::runmesh::notify::v1 as proto;
+use runmesh_proto::runmesh::race::v1 as race_proto;
+use runmesh_proto::runmesh::run::v1 as run_proto;
+use runmesh_proto::runmesh::user::v1 as user_proto;
+use support::{Answer, Backend, Harness, eventually};
+
+const RACE: &str = "0194f1a2-0000-7000-8000-000000000001";
+const CATEGORY: &str = "0194f1a2-0000-7000-8000-0000000000c1";
+const WAIT: Duration = Duration::from_secs(15);
+
+fn record(owner: &str, seconds: i64) -> run_proto::PersonalRecordSet {
+    run_proto::PersonalRecordSet {
+        owner_id: owner.to_owned(),
+        distance: run_proto::EffortDistance::EffortDistance10k.into(),
+        elapsed_time: Some(prost_types::Duration { seconds, nanos: 0 }),
+        run_id: format!("run-{owner}-{seconds}"),
+        ..Default::default()
+    }
+}
+
+async fn registration_confirmed_reaches_slack_and_the_inbox_once(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.runner("alice", "UALICE").await;
+    h.race(RACE, "Seoul Marathon", CATEGORY).await;
+    let envelope = h.confirmed(RACE, CATEGORY, "alice", 1042).await;
+
+    eventually("the Slack post", WAIT, || async {
+        h.slack.delivered().len() == 1
+    })
+    .await;
+    let post = &h.slack.delivered()[0];
+    assert_eq!(post.target, "DUALICE");
+    // Korean by default: the profile carries no language.
+    assert!(
+        post.text.starts_with("Seoul Marathon 참가 확정"),
+        "{}",
+        post.text
+    );
+    assert!(post.text.contains("배번은 1042번"), "{}", post.text);
+    assert!(post.text.contains("https://runmesh.example/races/"));
+    assert_eq!(post.blocks[0]["type"], "header");
+    let opens: Vec<_> = h
+        .slack
+        .log()
+        .into_iter()
+        .filter(|l| l.method == "conversations.open")
+        .collect();
+    assert_eq!(opens.len(), 1);
+    assert!(opens[0].form, "conversations.open goes as a form");
+    assert_eq!(opens[0].target, "UALICE");
+
+    let inbox = h.list("alice").await;
+    assert_eq!(inbox.unread_count, 1);
+    let n = &inbox.notifications[0];
+    assert_eq!(n.kind, "registration_confirmed");
+    assert_eq!(n.category(), proto::NotificationCategory::Registration);
+    assert_eq!(n.event_id, envelope.id);
+    eventually("the delivery log says sent", WAIT, || async {
+        h.slack_statuses("alice").await == [proto::DeliveryStatus::Sent]
+    })
+    .await;
+
+    // The same event delivered again (a redelivery), then a later one as a marker.
+    h.publish_envelope("race", &envelope).await;
+    h.publish("run", "alice", &record("alice", 2_900)).await;
+    eventually("the marker's post", WAIT, || async {
+        h.slack.delivered().len() == 2
+    })
+    .await;
+    assert_eq!(h.list("alice").await.notifications.len(), 2);
+    // Neither the same event again nor the restart posts anything twice.
+    let mut h = h;
+    h.restart().await;
+    h.publish("run", "alice", &record("alice", 2_800)).await;
+    eventually("the post after restart", WAIT, || async {
+        h.slack.delivered().len() == 3
+    })
+    .await;
+    let texts: Vec<String> = h.slack.delivered().iter().map(|p| p.text.clone()).collect();
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("1042")).count(),
+        1,
+        "{texts:?}"
+    );
+    // The DM channel was opened once and remembered.
+    assert_eq!(
+        h.slack
+            .log()
+            .iter()
+            .filter(|l| l.method == "conversations.open")
+            .count(),
+        1
+    );
+}
+
+async fn killed_mid_request_is_ambiguous_and_never_resent(backend: Backend) {
+    let slack = support::SlackServer::start().await;
+    slack.script("chat.postMessage", [Answer::Slow(Duration::from_secs(8))]);
+    let mut config = support::config(&slack);
+    config.notify_slack_timeout = Duration::from_secs(4);
+    config.notify_lease = Duration::from_secs(5);
+    let mut h = Harness::start_with(backend, slack, config).await;
+    h.runner("bob", "UBOB").await;
+    h.publish("run", "bob", &record("bob", 3_000)).await;
+    eventually("the request reached Slack", WAIT, || async {
+        !h.slack.posts().is_empty()
+    })
+    .await;
+    // Killed while Slack holds the request: the answer is lost with the process.
+    h.kill_and_restart().await;
+    eventually(
+        "the lost send is settled",
+        Duration::from_secs(30),
+        || async { h.slack_statuses("bob").await == [proto::DeliveryStatus::Ambiguous] },
+    )
+    .await;
+    // The worker runs on: the next notification goes out, the ambiguous one was not resent.
+    h.publish("run", "bob", &record("bob", 2_950)).await;
+    // (The killed request's connection died with the process: Slack never answered it.)
+    eventually("the next post", WAIT, || async {
+        h.slack.delivered().len() == 1
+    })
+    .await;
+    assert_eq!(
+        h.slack.posts().len(),
+        2,
+        "the ambiguous message was sent once"
+    );
+    let n = &h.list("bob").await.notifications[1];
+    let slack = n
+        .deliveries
+        .iter()
+        .find(|d| d.channel() == proto::NotificationChannel::Slack)
+        .unwrap();
+    assert_eq!(slack.attempts, 1);
+    assert!(!slack.last_error.is_empty());
+}
+
+async fn a_lost_answer_is_ambiguous(backend: Backend) {
+    let slack = support::SlackServer::start().await;
+    slack.script("chat.postMessage", [Answer::Slow(Duration::from_secs(4))]);
+    let mut config = support::config(&slack);
+    config.notify_slack_timeout = Duration::from_millis(500);
+    let h = Harness::start_with(backend, slack, config).await;
+    h.runner("carol", "UCAROL").await;
+    h.publish("run", "carol", &record("carol", 3_000)).await;
+    eventually("ambiguous", WAIT, || async {
+        h.slack_statuses("carol").await == [proto::DeliveryStatus::Ambiguous]
+    })
+    .await;
+    h.publish("run", "carol", &record("carol", 2_990)).await;
+    eventually("the next one is sent", WAIT, || async {
+        h.slack_statuses("carol")
+            .await
+            .contains(&proto::DeliveryStatus::Sent)
+    })
+    .await;
+    assert_eq!(h.slack.posts().len(), 2);
+}
+
+async fn rate_limit_is_honoured_to_the_second(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.slack.script("chat.postMessage", [Answer::RateLimited(2)]);
+    h.runner("dan", "UDAN").await;
+    h.publish("run", "dan", &record("dan", 3_000)).await;
+    eventually("sent after the pause", WAIT, || async {
+        h.slack.delivered().len() == 1
+    })
+    .await;
+    let posts = h.slack.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].status, 429);
+    let waited = posts[1].received - posts[0].answered;
+    assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
+    assert!(
+        waited < Duration::from_millis(3_500),
+        "retried only after {waited:?}"
+    );
+}
+
+async fn an_outage_ends_with_every_notification_delivered_once(backend: Backend) {
+    let h = Harness::start(backend).await;
+    // A ten-minute outage compressed to 2 s, retries 100-400 ms apart.
+    h.slack.outage(Duration::from_secs(2));
+    let runners: Vec<String> = (0..8).map(|i| format!("runner-{i}")).collect();
+    for runner in &runners {
+        h.runner(runner, &format!("U{}", runner.to_uppercase()))
+            .await;
+    }
+    for runner in &runners {
+        h.publish("run", runner, &record(runner, 3_000)).await;
+    }
+    eventually(
+        "every runner got their message",
+        Duration::from_secs(30),
+        || async { h.slack.delivered().len() >= runners.len() },
+    )
+    .await;
+    let delivered = h.slack.delivered();
+    assert_eq!(delivered.len(), runners.len(), "each exactly once");
+    let mut channels: Vec<&str> = delivered.iter().map(|p| p.target.as_str()).collect();
+    channels.sort_unstable();
+    channels.dedup();
+    assert_eq!(channels.len(), runners.len());
+    assert!(
+        h.slack.posts().iter().any(|p| p.status == 503),
+        "the outage was seen"
+    );
+    for runner in &runners {
+        eventually("recorded as sent", WAIT, || async {
+            h.slack_statuses(runner).await == [proto::DeliveryStatus::Sent]
+        })
+        .await;
+    }
+}
+
+async fn invalid_auth_stops_delivery_and_surfaces(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.slack
+        .script("chat.postMessage", [Answer::Error("invalid_auth")]);
+    h.runner("erin", "UERIN").await;
+    h.publish("run", "erin", &record("erin", 3_000)).await;
+    eventually("delivery stopped", WAIT, || async {
+        h.stats().await.slack_state() == proto::SlackWorkspaceState::Stopped
+    })
+    .await;
+    let stats = h.stats().await;
+    assert_eq!(stats.slack_error, "invalid_auth");
+    h.publish("run", "erin", &record("erin", 2_990)).await;
+    eventually("the second notification is held", WAIT, || async {
+        h.list("erin").await.notifications.len() == 2
+    })
+    .await;
+    // Several worker rounds later, still one request: nothing is retried or sent.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(h.slack.posts().len(), 1);
+    assert_eq!(
+        h.slack_statuses("erin").await,
+        [
+            proto::DeliveryStatus::Pending,
+            proto::DeliveryStatus::Pending
+        ]
+    );
+    // Only admins see the stats.
+    let err = h
+        .client()
+        .get_delivery_stats(h.as_user(proto::GetDeliveryStatsRequest {}, "erin"))
+        .await
+        .unwrap_err();
+    support::assert_status(&err, tonic::Code::PermissionDenied, "ROLE_REQUIRED");
+}
+
+async fn a_refused_member_id_is_marked_and_visible(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.slack
+        .script("conversations.open", [Answer::Error("user_not_found")]);
+    h.runner("fay", "UGONE").await;
+    h.publish("run", "fay", &record("fay", 3_000)).await;
+    eventually("failed", WAIT, || async {
+        h.slack_statuses("fay").await == [proto::DeliveryStatus::Failed]
+    })
+    .await;
+    let prefs = h
+        .client()
+        .get_notification_preferences(h.as_user(proto::GetNotificationPreferencesRequest {}, "fay"))
+        .await
+        .unwrap()
+        .into_inner()
+        .preferences
+        .unwrap();
+    assert_eq!(prefs.slack_link_state(), proto::SlackLinkState::Invalid);
+    assert_eq!(prefs.slack_link_error, "user_not_found");
+    h.publish("run", "fay", &record("fay", 2_990)).await;
+    eventually("skipped", WAIT, || async {
+        h.slack_statuses("fay").await.first() == Some(&proto::DeliveryStatus::Skipped)
+    })
+    .await;
+    assert!(h.slack.posts().is_empty());
+    // A new member id in the profile makes Slack usable again.
+    h.publish(
+        "user",
+        "fay",
+        &user_proto::UserProfileUpdated {
+            user: Some(support::user("fay", "UFAY")),
+            changed_fields: vec!["slack_member_id".into()],
+        },
+    )
+    .await;
+    h.publish("run", "fay", &record("fay", 2_980)).await;
+    eventually("sent to the new id", WAIT, || async {
+        h.slack.delivered().len() == 1
+    })
+    .await;
+    assert_eq!(h.slack.delivered()[0].target, "DUFAY");
+}
+
+async fn quiet_hours_defer_and_release(backend: Backend) {
+    use chrono::Timelike as _;
+    let h = Harness::start(backend).await;
+    h.runner("gus", "UGUS").await;
+    h.race(RACE, "Seoul Marathon", CATEGORY).await;
+    // Quiet now in Seoul, until two hours from now.
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Seoul);
+    let hhmm = |t: chrono::DateTime<chrono_tz::Tz>| format!("{:02}:{:02}", t.hour(), t.minute());
+    let start = hhmm(now - chrono::Duration::minutes(5));
+    let end = hhmm(now + chrono::Duration::hours(2));
+    eventually("the profile arrived", WAIT, || async {
+        h.client()
+            .get_notification_preferences(
+                h.as_user(proto::GetNotificationPreferencesRequest {}, "gus"),
+            )
+            .await
+            .unwrap()
+            .into_inner()
+            .preferences
+            .unwrap()
+            .slack_link_state()
+            == proto::SlackLinkState::Linked
+    })
+    .await;
+    h.client()
+        .update_notification_preferences(h.as_user(
+            proto::UpdateNotificationPreferencesRequest {
+                quiet_hours: Some(proto::QuietHours {
+                    enabled: true,
+                    start,
+                    end,
+                }),
+                language: "en".into(),
+                ..Default::default()
+            },
+            "gus",
+        ))
+        .await
+        .unwrap();
+    h.publish("run", "gus", &record("gus", 3_000)).await;
+    eventually("deferred", WAIT, || async {
+        h.slack_statuses("gus").await == [proto::DeliveryStatus::Deferred]
+    })
+    .await;
+    let n = h.list("gus").await.notifications.remove(0);
+    assert_eq!(n.title, "New personal record: 10 km", "English as chosen");
+    let slack = n
+        .deliveries
+        .iter()
+        .find(|d| d.channel() == proto::NotificationChannel::Slack)
+        .unwrap();
+    let release = slack.next_attempt_at.unwrap().seconds;
+    let expected = (now + chrono::Duration::hours(2)).timestamp();
+    assert!(
+        (release - expected).abs() <= 60,
+        "released at the window's end"
+    );
+    // Urgent ones are not held: a waitlist place.
+    h.publish(
+        "race",
+        RACE,
+        &race_proto::WaitlistPromoted {
+            registration: Some(race_proto::Registration {
+                race_id: RACE.into(),
+                category_id: CATEGORY.into(),
+                user_id: "gus".into(),
+                bib_number: Some(7),
+                ..Default::default()
+            }),
+        },
+    )
+    .await;
+    eventually("the urgent one went out", WAIT, || async {
+        h.slack.delivered().len() == 1
+    })
+    .await;
+    assert!(
+        h.slack.delivered()[0]
+            .text
+            .starts_with("A place opened: Seoul Marathon")
+    );
+    // The window ends (its release time comes): the deferred one goes.
+    use sea_orm::{ConnectionTrait as _, Statement};
+    h.db.execute_raw(Statement::from_string(
+        h.db.get_database_backend(),
+        "UPDATE deliveries SET next_attempt_at = created_at WHERE status = 'deferred'",
+    ))
+    .await
+    .unwrap();
+    eventually("released", WAIT, || async {
+        h.slack.delivered().len() == 2
+    })
+    .await;
+    assert!(
+        h.slack.delivered()[1]
+            .text
+            .starts_with("New personal record")
+    );
+}
+
+async fn one_message_per_second_per_channel(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.runner("hana", "UHANA").await;
+    h.runner("ivan", "UIVAN").await;
+    for i in 0..4 {
+        h.publish("run", "hana", &record("hana", 3_000 - i)).await;
+    }
+    h.publish("run", "ivan", &record("ivan", 3_000)).await;
+    eventually("all five sent", WAIT, || async {
+        h.slack.delivered().len() == 5
+    })
+    .await;
+    let hana: Vec<_> = h
+        .slack
+        .posts()
+        .into_iter()
+        .filter(|p| p.target == "DUHANA")
+        .collect();
+    assert_eq!(hana.len(), 4);
+    for pair in hana.windows(2) {
+        let gap = pair[1].received - pair[0].received;
+        assert!(
+            gap >= Duration::from_millis(1_000),
+            "two messages {gap:?} apart"
+        );
+    }
+    // Another runner's channel is not held back by hana's.
+    let ivan = h
+        .slack
+        .posts()
+        .into_iter()
+        .find(|p| p.target == "DUIVAN")
+        .unwrap();
+    assert!(ivan.received < hana[2].received);
+}
+
+async fn preferences_turn_slack_or_everything_off(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.runner("jin", "UJIN").await;
+    h.race(RACE, "Seoul Marathon", CATEGORY).await;
+    eventually("the profile arrived", WAIT, || async {
+        h.client()
+            .get_notification_preferences(
+                h.as_user(proto::GetNotificationPreferencesRequest {}, "jin"),
+            )
+            .await
+            .unwrap()
+            .into_inner()
+            .preferences
+            .unwrap()
+            .slack_link_state()
+            == proto::SlackLinkState::Linked
+    })
+    .await;
+    // Achievements: inbox only.
+    h.client()
+        .update_notification_preferences(h.as_user(
+            proto::UpdateNotificationPreferencesRequest {
+                channels: vec![proto::ChannelPreference {
+                    category: proto::NotificationCategory::Achievement.into(),
+                    channel: proto::NotificationChannel::Slack.into(),
+                    enabled: false,
+                }],
+                ..Default::default()
+            },
+            "jin",
+        ))
+        .await
+        .unwrap();
+    h.publish("run", "jin", &record("jin", 3_000)).await;
+    eventually("in the inbox", WAIT, || async {
+        h.list("jin").await.notifications.len() == 1
+    })
+    .await;
+    assert!(
+        h.slack_statuses("jin").await.is_empty(),
+        "no Slack delivery"
+    );
+    // Race results off in the svc-user profile: nothing at all.
+    let mut profile = support::user("jin", "UJIN");
+    profile
+        .notification_preferences
+        .as_mut()
+        .unwrap()
+        .registration_result = false;
+    h.publish(
+        "user",
+        "jin",
+        &user_proto::UserProfileUpdated {
+            user: Some(profile),
+            changed_fields: vec!["notification_preferences".into()],
+        },
+    )
+    .await;
+    h.confirmed(RACE, CATEGORY, "jin", 5).await;
+    // A marker after it, to know the consumer passed it.
+    h.publish(
+        "user",
+        "kim",
+        &user_proto::UserRegistered {
+            user: Some(support::user("kim", "")),
+        },
+    )
+    .await;
+    h.publish("run", "kim", &record("kim", 3_000)).await;
+    eventually("the marker", WAIT, || async {
+        h.list("kim").await.notifications.len() == 1
+    })
+    .await;
+    assert_eq!(h.list("jin").await.notifications.len(), 1);
+    assert!(h.slack.posts().is_empty());
+    // kim has no Slack id: the delivery log says why.
+    let kim = h.list("kim").await.notifications.remove(0);
+    let slack = kim
+        .deliveries
+        .iter()
+        .find(|d| d.channel() == proto::NotificationChannel::Slack)
+        .unwrap();
+    eventually("kim's skipped", WAIT, || async {
+        h.slack_statuses("kim").await == [proto::DeliveryStatus::Skipped]
+    })
+    .await;
+    let _ = slack;
+}
+
+async fn a_badge_reaches_slack_in_the_runners_language(backend: Backend) {
+    let h = Harness::start(backend).await;
+    h.runner("lee", "ULEE").await;
+    let badge = |tier| run_proto::AchievementUnlocked {
+        owner_id: "lee".into(),
+        achievement: Some(run_proto::Achievement {
+            badge_id: "first-10k".into(),
+            tier,
+            period: "lifetime".into(),
+            points: 50,
+            badge: Some(run_proto::Badge {
+                badge_id: "first-10k".into(),
+                name: Some(run_proto::LocalizedText {
+                    en: "First 10K".into(),
+                    ko: "첫 10K".into(),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    h.publish("run", "lee", &badge(1)).await;
+    eventually("the badge post", WAIT, || async {
+        h.slack.delivered().len() == 1
+    })
+    .await;
+    assert!(h.slack.delivered()[0].text.starts_with("배지 획득: 첫 10K"));
+    h.publish(
+        "run",
+        "lee",
+        &run_proto::ChallengeCompleted {
+            owner_id: "lee".into(),
+            challenge_id: "c1".into(),
+            title: "December 100 km".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    eventually("the challenge post", WAIT, || async {
+        h.slack.delivered().len() == 2
+    })
+    .await;
+    assert!(h.slack.delivered()[1].text.contains("December 100 km"));
+}
+
+on_both_backends!(
+    a_badge_reaches_slack_in_the_runners_language,
+    registration_confirmed_reaches_slack_and_the_inbox_once,
+    killed_mid_request_is_ambiguous_and_never_resent,
+    a_lost_answer_is_ambiguous,
+    rate_limit_is_honoured_to_the_second,
+    an_outage_ends_with_every_notification_delivered_once,
+    invalid_auth_stops_delivery_and_surfaces,
+    a_refused_member_id_is_marked_and_visible,
+    quiet_hours_defer_and_release,
+    one_message_per_second_per_channel,
+    preferences_turn_slack_or_everything_off,
+);
