@@ -12,7 +12,10 @@ wrote to --state (global challenges are an admin's).
 4. A goal (20 km this week) shows progress and the pace/rate needed.
 5. The admin creates a global challenge (10 km this week); runner B joins, records another run,
    and the challenge is completed (GetChallengeProgress) with its badge awarded.
-6. Bad input: an unknown period is INVALID_ARGUMENT naming the field; a challenge ending before
+6. Race results: the organizer opens a 10K that starts later today; runner C registers
+   (CONFIRMED), then records a 10.1 km run earlier the same day: the run is linked as C's result
+   (on the run and in GetRaceResults), and C earns the finisher badge.
+7. Bad input: an unknown period is INVALID_ARGUMENT naming the field; a challenge ending before
    it starts is INVALID_ARGUMENT.
 
     python check_ranking_flow.py --addr 127.0.0.1:8080 --state race.json
@@ -22,6 +25,7 @@ import argparse
 import datetime
 import json
 import pathlib
+import secrets
 import sys
 import time
 
@@ -33,6 +37,7 @@ from reflected import CallFailed, Mismatch, expect
 USER = "runmesh.user.v1.UserService"
 RUN = "runmesh.run.v1.RunService"
 RANKING = "runmesh.run.v1.RankingService"
+RACE = "runmesh.race.v1.RaceService"
 WAIT_SECONDS = 60
 
 
@@ -146,7 +151,10 @@ def run_flow(mesh: Mesh, state: dict) -> None:
             RANKING, "ListMyAchievements", {}, runners["B"]["token"]).achievements if a.badge_id == challenge.badge_id])
     print(f"  B completed it with {done.current:.0f} m")
 
-    print("6. bad input")
+    print("6. a race result")
+    race_result(mesh, state, runners["C"], now)
+
+    print("7. bad input")
     refused = mesh.refused(RANKING, "GetLeaderboard", {"board": {"metric": "BOARD_METRIC_DISTANCE",
                                                                  "scope": "BOARD_SCOPE_EVERYONE"}},
                            runners["A"]["token"])
@@ -157,6 +165,42 @@ def run_flow(mesh: Mesh, state: dict) -> None:
         "start_date": today.isoformat(), "end_date": (today - datetime.timedelta(days=3)).isoformat()}}, admin_token)
     expect(refused.code == grpc.StatusCode.INVALID_ARGUMENT, f"end before start: {refused.describe()}")
     print(f"  {refused.describe()}")
+
+
+def race_result(mesh: Mesh, state: dict, runner: dict, now: datetime.datetime) -> None:
+    organizer = state["organizer"]
+    organizer_token = mesh.call(USER, "SignIn", {"email": organizer["email"],
+                                                 "password": organizer["password"]}).tokens.access_token
+    race = mesh.call(RACE, "CreateRace", {"race": {
+        "name": f"Result 10K {secrets.token_hex(3)}", "description": "Made by check_ranking_flow.py.",
+        "region": "Seoul", "venue": "Sangam World Cup Park", "starts_at": timestamp(now + datetime.timedelta(minutes=20)),
+        "registration_opens_at": timestamp(now - datetime.timedelta(minutes=1)),
+        "registration_closes_at": timestamp(now + datetime.timedelta(minutes=10)),
+        "categories": [{"name": "10K", "distance_meters": 10_000, "capacity": 100, "waitlist_capacity": 0,
+                        "fee": {"currency_code": "KRW", "amount_minor": 20000}}]}}, organizer_token).race
+    mesh.call(RACE, "PublishRace", {"race_id": race.race_id}, organizer_token)
+    registration = mesh.call(RACE, "Register", {"race_id": race.race_id, "category_id": race.categories[0].category_id,
+                                                "idempotency_key": secrets.token_hex(8)}, runner["token"]).registration
+    # The race's date is taken in the run's time zone: a fixed-offset zone where it is about noon
+    # now keeps the run (an hour ago) and the start (in 20 minutes) on one date whenever this runs.
+    offset = (12 - now.hour) % 24
+    offset = offset - 24 if offset > 12 else offset
+    zone = "Etc/GMT" + ("" if offset == 0 else f"{-offset:+d}")
+    run = mesh.call(RUN, "CreateRun", {"run": {
+        "sport": "SPORT_RUN", "title": "Race day", "start_time": timestamp(now - datetime.timedelta(minutes=60)),
+        "time_zone": zone, "elapsed_time": "2940s", "distance_meters": 10_100,
+        "visibility": "VISIBILITY_PUBLIC"}}, runner["token"]).run
+    linked = wait_for("the run linked as C's race result", lambda: (lambda r: r if r.HasField("race_result") and
+                      r.race_result.race_id == race.race_id else None)(
+        mesh.call(RUN, "GetRun", {"run_id": run.run_id}, runner["token"]).run))
+    expect(linked.race_result.registration_id == registration.registration_id,
+           f"linked to registration {linked.race_result.registration_id}, want {registration.registration_id}")
+    results = mesh.call(RANKING, "GetRaceResults", {"race_id": race.race_id}, runner["token"])
+    entries = [entry for category in results.categories for entry in category.results]
+    expect([entry.run_id for entry in entries] == [run.run_id], f"race results {entries}")
+    wait_for("C's finisher badge", lambda: [a for a in mesh.call(
+        RANKING, "ListMyAchievements", {}, runner["token"]).achievements if a.badge_id == "race_finisher"])
+    print(f"  {race.name}: C's run ({zone}) is the result, rank {entries[0].rank}; finisher badge earned")
 
 
 def main() -> int:
