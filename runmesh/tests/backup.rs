@@ -43,17 +43,41 @@ fn runmesh(data: &Path) -> Command {
 
 /// `runmesh up` on `data` on fresh loopback ports; its gRPC address.
 fn start(data: &Path) -> (Child, String) {
+    start_with_metrics(data, &format!("127.0.0.1:{}", free_port()))
+}
+
+fn start_with_metrics(data: &Path, metrics: &str) -> (Child, String) {
     let grpc = format!("127.0.0.1:{}", free_port());
+    let log = std::fs::File::create(log_path(data)).unwrap();
     let child = runmesh(data)
         .arg("up")
         .env("RUNMESH_GRPC_ADDR", &grpc)
         .env("RUNMESH_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("RUNMESH_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("RUNMESH_METRICS_ADDR", metrics)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     (child, grpc)
+}
+
+/// Where `runmesh up` on `data` logs (beside the data directory, not in it).
+fn log_path(data: &Path) -> std::path::PathBuf {
+    data.with_extension("log")
+}
+
+/// Prints the logs of the `runmesh up` processes when the test fails.
+struct LogsOnFailure(Vec<std::path::PathBuf>);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for path in &self.0 {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                eprintln!("--- {} ---\n{text}", path.display());
+            }
+        }
+    }
 }
 
 async fn wait_serving(child: &mut Child, addr: &str) {
@@ -88,6 +112,25 @@ fn users(addr: &str) -> UserServiceClient<Channel> {
         .timeout(Duration::from_secs(30))
         .connect_lazy();
     UserServiceClient::new(channel)
+}
+
+/// The text of `GET /metrics` at `addr` (HTTP/1.0, so the body ends with the connection).
+async fn scrape(addr: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap()
 }
 
 /// Runs `command` to completion off the async runtime.
@@ -158,8 +201,10 @@ async fn backup_while_serving_restores_to_the_same_state() {
     let data = tmp.path().join("data");
     let backup = tmp.path().join("backup");
     let restored = tmp.path().join("restored");
+    let _logs = LogsOnFailure(vec![log_path(&data), log_path(&restored)]);
 
-    let (mut up, grpc) = start(&data);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let (mut up, grpc) = start_with_metrics(&data, &metrics);
     wait_serving(&mut up, &grpc).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -222,6 +267,16 @@ async fn backup_while_serving_restores_to_the_same_state() {
     stop.store(true, Ordering::SeqCst);
     for writer in writers {
         writer.await.unwrap();
+    }
+    // The domain and platform metrics are exported beside autometrics' (docs/operations.md).
+    let exported = scrape(metrics).await;
+    for series in [
+        "runmesh_user_sign_ups_total{outcome=\"created\"}",
+        "runmesh_health_serving{grpc_service=\"runmesh.user.v1.UserService\"} 1",
+        "# TYPE runmesh_race_register_answers counter",
+        "# TYPE runmesh_event_delivery_delay_seconds histogram",
+    ] {
+        assert!(exported.contains(series), "no {series} in:\n{exported}");
     }
     up.kill().unwrap();
     up.wait().unwrap();
