@@ -150,6 +150,9 @@ pub struct Boards {
     cache: SharedCache,
     tz: Tz,
     grace: Duration,
+    /// Display names of ranked runners: the top of a board is read on every call, and a renamed
+    /// runner's new name may take a minute to show.
+    names: moka::future::Cache<String, String>,
 }
 
 /// The year the age groups of a period's boards are computed in.
@@ -177,6 +180,10 @@ impl Boards {
             cache,
             tz: config.board_tz(),
             grace: Duration::days(i64::from(config.board_grace_days)),
+            names: moka::future::Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(StdDuration::from_secs(60))
+                .build(),
         }
     }
 
@@ -346,7 +353,7 @@ impl Boards {
         };
         let mut ids: BTreeSet<String> = raw.top.iter().map(|(m, _)| m.clone()).collect();
         ids.extend(raw.around.iter().map(|(m, _)| m.clone()));
-        let names = display_names(&self.db, ids).await?;
+        let names = self.display_names(ids).await?;
         let entry = |rank: u64, member: &str, score: f64| {
             let (value, tick) = periods::unpack(score);
             Ranked {
@@ -383,6 +390,28 @@ impl Boards {
             time_zone: self.tz.name().to_owned(),
             bounds,
         })
+    }
+
+    async fn display_names(&self, ids: BTreeSet<String>) -> Result<HashMap<String, String>, Error> {
+        let mut names = HashMap::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.names.get(&id).await {
+                Some(name) => {
+                    names.insert(id, name);
+                }
+                None => missing.push(id),
+            }
+        }
+        if !missing.is_empty() {
+            let found = display_names(&self.db, missing.iter().cloned()).await?;
+            for id in missing {
+                let name = found.get(&id).cloned().unwrap_or_default();
+                self.names.insert(id.clone(), name.clone()).await;
+                names.insert(id, name);
+            }
+        }
+        Ok(names)
     }
 
     #[allow(clippy::too_many_arguments)]

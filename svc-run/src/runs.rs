@@ -1119,7 +1119,7 @@ fn default_title(sport: &str, start: DateTime<Utc>, tz: Tz) -> String {
 }
 
 /// The instant a local day starts in `tz` (the first valid time after a DST gap).
-pub(crate) fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
+pub fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
     let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
     (0..4)
         .find_map(|hour| {
