@@ -78,6 +78,73 @@ pub struct Reported {
     pub reasons: Vec<String>,
 }
 
+/// A new post's row: what `CreatePost` writes (and [`crate::seed`] in bulk).
+pub fn new_post(
+    id: Uuid,
+    crew_id: Uuid,
+    author_id: &str,
+    category: PostCategory,
+    title: String,
+    body: String,
+    at: chrono::DateTime<chrono::Utc>,
+) -> post::ActiveModel {
+    post::ActiveModel {
+        id: Set(id),
+        crew_id: Set(crew_id),
+        author_id: Set(author_id.to_owned()),
+        category: Set(category.code().to_owned()),
+        title: Set(title),
+        body: Set(body),
+        pinned: Set(0),
+        moderation: Set(Moderation::Visible.code().to_owned()),
+        report_count: Set(0),
+        comment_count: Set(0),
+        created_at: Set(at),
+        edited_at: Set(None),
+    }
+}
+
+/// A new comment's row: what `CreateComment` writes (and [`crate::seed`] in bulk), besides
+/// the post's `comment_count + 1` and [`comment_created`].
+pub fn new_comment(
+    id: Uuid,
+    post: &post::Model,
+    parent_id: Option<Uuid>,
+    author_id: &str,
+    body: String,
+    at: chrono::DateTime<chrono::Utc>,
+) -> comment::ActiveModel {
+    comment::ActiveModel {
+        id: Set(id),
+        post_id: Set(post.id),
+        crew_id: Set(post.crew_id),
+        parent_id: Set(parent_id),
+        author_id: Set(author_id.to_owned()),
+        body: Set(body),
+        moderation: Set(Moderation::Visible.code().to_owned()),
+        report_count: Set(0),
+        created_at: Set(at),
+    }
+}
+
+/// `CommentCreated` for `comment` on `post`.
+pub fn comment_created(
+    post: &post::Model,
+    comment: &comment::Model,
+    parent_author_id: Option<String>,
+) -> proto::CommentCreated {
+    proto::CommentCreated {
+        crew_id: post.crew_id.to_string(),
+        target_kind: proto::CommentTargetKind::Post.into(),
+        target_id: post.id.to_string(),
+        comment_id: comment.id.to_string(),
+        author_id: comment.author_id.clone(),
+        target_owner_id: post.author_id.clone(),
+        parent_author_id: parent_author_id.unwrap_or_default(),
+        created_at: Some(wire::timestamp(comment.created_at)),
+    }
+}
+
 /// Whether the caller sees content in `moderation` written by `author_id`.
 fn sees(view: &CrewView, caller: &Caller, moderation: &str, author_id: &str) -> bool {
     match Moderation::from_code(moderation) {
@@ -101,20 +168,15 @@ impl Social {
             require_role(&view, CrewRole::Admin)?;
         }
         self.rate_limit(caller, Action::Post).await?;
-        let post = post::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            crew_id: Set(crew_id),
-            author_id: Set(caller.user_id.clone()),
-            category: Set(category.code().to_owned()),
-            title: Set(title),
-            body: Set(body),
-            pinned: Set(0),
-            moderation: Set(Moderation::Visible.code().to_owned()),
-            report_count: Set(0),
-            comment_count: Set(0),
-            created_at: Set(wire::now()),
-            edited_at: Set(None),
-        }
+        let post = new_post(
+            Uuid::now_v7(),
+            crew_id,
+            &caller.user_id,
+            category,
+            title,
+            body,
+            wire::now(),
+        )
         .insert(&self.db)
         .await?;
         Ok(PostView {
@@ -387,19 +449,9 @@ impl Social {
             None => None,
         };
         let now = wire::now();
-        let comment = comment::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            post_id: Set(post_id),
-            crew_id: Set(post.crew_id),
-            parent_id: Set(parent_id),
-            author_id: Set(caller.user_id.clone()),
-            body: Set(body),
-            moderation: Set(Moderation::Visible.code().to_owned()),
-            report_count: Set(0),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
+        let comment = new_comment(Uuid::now_v7(), &post, parent_id, &caller.user_id, body, now)
+            .insert(&txn)
+            .await?;
         post::Entity::update_many()
             .col_expr(
                 post::Column::CommentCount,
@@ -411,16 +463,7 @@ impl Social {
         events::enqueue(
             &txn,
             post.crew_id,
-            &proto::CommentCreated {
-                crew_id: post.crew_id.to_string(),
-                target_kind: proto::CommentTargetKind::Post.into(),
-                target_id: post_id.to_string(),
-                comment_id: comment.id.to_string(),
-                author_id: caller.user_id.clone(),
-                target_owner_id: post.author_id.clone(),
-                parent_author_id: parent.map(|parent| parent.author_id).unwrap_or_default(),
-                created_at: Some(wire::timestamp(now)),
-            },
+            &comment_created(&post, &comment, parent.map(|parent| parent.author_id)),
         )
         .await?;
         txn.commit().await?;

@@ -61,6 +61,19 @@ pub fn event_role(role: CrewRole) -> proto::CrewEventRole {
     }
 }
 
+/// `event` about crew `crew_id` in its envelope, for [`enqueue_many`].
+pub fn envelope<E: Message + Name>(crew_id: Uuid, event: &E) -> events::Envelope {
+    events::new_envelope(SOURCE, &crew_id.to_string(), event)
+}
+
+/// Writes `envelopes` to the outbox in one statement, in `conn`'s transaction.
+pub async fn enqueue_many(
+    conn: &impl ConnectionTrait,
+    envelopes: &[events::Envelope],
+) -> Result<(), DbErr> {
+    events::enqueue_many(conn, &topic(), envelopes).await
+}
+
 /// Writes `event` keyed by `key` (a run id for run comments) to the outbox, in `conn`'s
 /// transaction.
 pub async fn enqueue_keyed<E: Message + Name>(

@@ -25,6 +25,7 @@ pub mod feed;
 pub mod grpc;
 pub mod meetups;
 pub mod scheduler;
+pub mod seed;
 pub mod store;
 pub mod watch;
 pub mod wire;

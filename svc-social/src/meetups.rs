@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use runmesh_platform::auth::Caller;
 use runmesh_platform::db::begin_write;
 use runmesh_proto::runmesh::social::v1 as proto;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -378,18 +378,25 @@ impl Social {
             }
             RsvpStatus::NotGoing => (None, None),
         };
-        rsvp::Entity::delete_by_id((meetup_id, caller.user_id.clone()))
-            .exec(&txn)
-            .await?;
-        rsvp::ActiveModel {
+        rsvp::Entity::insert(rsvp::ActiveModel {
             meetup_id: Set(meetup_id),
             user_id: Set(caller.user_id.clone()),
             status: Set(outcome.status.code().to_owned()),
             seq: Set(seq),
             going_since: Set(going_since),
             updated_at: Set(now),
-        }
-        .insert(&txn)
+        })
+        .on_conflict(
+            OnConflict::columns([rsvp::Column::MeetupId, rsvp::Column::UserId])
+                .update_columns([
+                    rsvp::Column::Status,
+                    rsvp::Column::Seq,
+                    rsvp::Column::GoingSince,
+                    rsvp::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
         .await?;
         next.going_count = Set(going_count);
         next.waitlist_count = Set(waitlist_count);
@@ -398,7 +405,12 @@ impl Social {
         if outcome.frees_place && meetup.waitlist_count > 0 {
             meetup = promote(&txn, meetup, 1).await?;
         }
-        let mine = my_rsvp(&txn, meetup_id, &caller.user_id).await?;
+        // A runner who just joined the line is last in it; nobody else moves.
+        let position = match outcome.status {
+            RsvpStatus::Waitlisted => u32::try_from(meetup.waitlist_count).unwrap_or(0),
+            RsvpStatus::Going | RsvpStatus::NotGoing => 0,
+        };
+        let mine = Some((outcome.status, position));
         events::enqueue(
             &txn,
             meetup.crew_id,
