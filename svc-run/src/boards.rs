@@ -218,10 +218,6 @@ impl Boards {
         PeriodKind::ALL.iter().map(|kind| (*kind, day)).collect()
     }
 
-    async fn membership(&self, owner: &str) -> Result<Membership, Error> {
-        membership(&self.db, owner).await
-    }
-
     /// Sets `owner`'s scores on every board of the given periods whose marker exists, from the
     /// database; removes them from boards they no longer belong to (`removed_scopes`) and from
     /// all when they opted out or have no runs there.
@@ -231,10 +227,23 @@ impl Boards {
         touched: &[(PeriodKind, NaiveDate)],
         removed_scopes: &[Scope],
     ) -> Result<(), Error> {
+        self.apply_in(&self.db, owner, touched, removed_scopes)
+            .await
+    }
+
+    /// [`Boards::apply`] reading through `conn`: an event handler's transaction, whose changes
+    /// (a new profile, a crew left, an erased runner) the scores must already reflect.
+    pub async fn apply_in(
+        &self,
+        conn: &impl ConnectionTrait,
+        owner: &str,
+        touched: &[(PeriodKind, NaiveDate)],
+        removed_scopes: &[Scope],
+    ) -> Result<(), Error> {
         if touched.is_empty() {
             return Ok(());
         }
-        let member = self.membership(owner).await?;
+        let member = membership(conn, owner).await?;
         let today = self.today();
         let mut seen = HashSet::new();
         for (kind, day) in touched {
@@ -247,7 +256,7 @@ impl Boards {
                 continue;
             }
             let total = board_total::Entity::find_by_id((period.clone(), owner.to_owned()))
-                .one(&self.db)
+                .one(conn)
                 .await?;
             let start = self.start(bounds);
             let scopes = member.scopes(board_year(*kind, *day, today));

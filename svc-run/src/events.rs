@@ -177,13 +177,28 @@ impl EventHandler for Consumer {
             let event = envelope.unpack::<user_proto::UserProfileUpdated>()?;
             if let Some(user) = event.user {
                 self.boards
-                    .apply(
+                    .apply_in(
+                        txn,
                         &user.id,
                         &self.boards.live_periods(),
                         &Boards::all_profile_scopes(),
                     )
                     .await?;
             }
+            return Ok(());
+        }
+        if envelope.is::<user_proto::UserDeleted>() {
+            UserEvents.handle(txn, envelope).await?;
+            // Their totals are gone: off every live board.
+            let event = envelope.unpack::<user_proto::UserDeleted>()?;
+            self.boards
+                .apply_in(
+                    txn,
+                    &event.user_id,
+                    &self.boards.live_periods(),
+                    &Boards::all_profile_scopes(),
+                )
+                .await?;
             return Ok(());
         }
         if envelope.r#type.starts_with("runmesh.user.") {
@@ -193,7 +208,7 @@ impl EventHandler for Consumer {
             let (user, left) = user;
             let removed: Vec<Scope> = left.into_iter().map(Scope::Crew).collect();
             self.boards
-                .apply(&user, &self.boards.live_periods(), &removed)
+                .apply_in(txn, &user, &self.boards.live_periods(), &removed)
                 .await?;
             return Ok(());
         }

@@ -859,7 +859,98 @@ async fn race_results_link_from_race_events_once(backend: Backend) {
     );
 }
 
+async fn membership_changes_move_runners_between_boards(backend: Backend) {
+    let h = Harness::start(backend).await;
+    profile(&h, ALICE, 1990, user_proto::Gender::Female).await;
+    h.create(
+        ALICE,
+        run_at(Utc::now() - Duration::hours(2), 10.0, 50, true),
+    )
+    .await
+    .unwrap();
+    let day = Utc::now().with_timezone(&SEOUL).date_naive();
+    let by_gender = |gender: proto::BoardGender| proto::BoardSelector {
+        gender: gender.into(),
+        ..selector(proto::BoardPeriod::AllTime, proto::BoardScope::Gender, day)
+    };
+    let ids = |r: proto::GetLeaderboardResponse| -> Vec<String> {
+        r.entries.into_iter().map(|e| e.runner_id).collect()
+    };
+    assert_eq!(
+        ids(board(&h, BOB, by_gender(proto::BoardGender::Female)).await),
+        [ALICE]
+    );
+    assert!(ids(board(&h, BOB, by_gender(proto::BoardGender::Male)).await).is_empty());
+    // Her own gender when the request names none; then she changes it.
+    let mine = selector(proto::BoardPeriod::AllTime, proto::BoardScope::Gender, day);
+    assert_eq!(ids(board(&h, ALICE, mine).await), [ALICE]);
+    profile(&h, ALICE, 1990, user_proto::Gender::Male).await;
+    assert!(ids(board(&h, BOB, by_gender(proto::BoardGender::Female)).await).is_empty());
+    assert_eq!(
+        ids(board(&h, BOB, by_gender(proto::BoardGender::Male)).await),
+        [ALICE]
+    );
+
+    // Crew boards follow svc-social's membership.
+    for user in [ALICE, "carol"] {
+        let joined = social_proto::CrewMemberJoined {
+            crew_id: "crew-x".to_owned(),
+            user_id: user.to_owned(),
+            role: social_proto::CrewEventRole::Member.into(),
+            joined_at: None,
+        };
+        publish(&h, "svc-social", "crew-x", &joined).await;
+    }
+    let crew = proto::BoardSelector {
+        crew_id: "crew-x".to_owned(),
+        ..selector(proto::BoardPeriod::AllTime, proto::BoardScope::Crew, day)
+    };
+    assert_eq!(ids(board(&h, "carol", crew.clone()).await), [ALICE]);
+    let status = h
+        .ranking()
+        .get_leaderboard(h.as_runner(
+            proto::GetLeaderboardRequest {
+                board: Some(crew.clone()),
+                ..Default::default()
+            },
+            BOB,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), vec!["board.crew_id"]);
+    let left = social_proto::CrewMemberLeft {
+        crew_id: "crew-x".to_owned(),
+        user_id: ALICE.to_owned(),
+        reason: social_proto::CrewLeaveReason::Left.into(),
+        left_at: None,
+    };
+    publish(&h, "svc-social", "crew-x", &left).await;
+    assert!(ids(board(&h, "carol", crew).await).is_empty());
+
+    // A deleted account leaves every board.
+    let everyone = selector(
+        proto::BoardPeriod::AllTime,
+        proto::BoardScope::Everyone,
+        day,
+    );
+    assert_eq!(ids(board(&h, BOB, everyone.clone()).await), [ALICE]);
+    publish(
+        &h,
+        "svc-user",
+        ALICE,
+        &user_proto::UserDeleted {
+            user_id: ALICE.to_owned(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(ids(board(&h, BOB, everyone.clone()).await).is_empty());
+    forget_boards(&h, day).await;
+    assert!(ids(board(&h, BOB, everyone).await).is_empty());
+}
+
 on_both_backends!(
+    membership_changes_move_runners_between_boards,
     boards_and_badges_match_a_brute_force,
     bad_board_requests_name_the_field,
     challenges_complete_once_with_their_badge,
