@@ -225,5 +225,24 @@ async fn main() -> anyhow::Result<()> {
         ms(&visible, 0.5),
         ms(&visible, 0.99)
     );
+
+    // The period's boards are listed under its `keys` key (namespaced names): leave Redis as
+    // found.
+    let list: Option<String> = redis
+        .custom(
+            fred::cmd!("GET"),
+            vec![format!("{namespace}:lb:{period}:keys")],
+        )
+        .await?;
+    let mut keys: Vec<String> = list
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    keys.push(format!("{namespace}:lb:{period}:keys"));
+    keys.push(format!("{namespace}:lb:{period}:ready"));
+    for chunk in keys.chunks(100) {
+        let _: i64 = redis.custom(fred::cmd!("UNLINK"), chunk.to_vec()).await?;
+    }
     Ok(())
 }
