@@ -61,10 +61,10 @@ struct Args {
     #[arg(long, default_value_t = 50_000)]
     deep: u32,
     /// Runners answering the meetup at once.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 1_000)]
     rsvp_runners: usize,
     /// The meetup's places.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 100)]
     capacity: u32,
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     postgres: String,
@@ -312,9 +312,11 @@ async fn run(args: &Args, url: &str, namespace: &str) -> anyhow::Result<()> {
         .into_inner()
         .meetup
         .context("no meetup")?;
+    // Two HTTP/2 connections (one per instance) carry every runner's call.
+    let channels = [client(first.addr), client(second.addr)];
     let started = Instant::now();
     let answers = futures::future::join_all((0..args.rsvp_runners).map(|n| {
-        let mut client = client(if n % 2 == 0 { first.addr } else { second.addr });
+        let mut client = channels[n % 2].clone();
         let issuer = Arc::clone(&issuer);
         let id = meetup.meetup_id.clone();
         tokio::spawn(async move {

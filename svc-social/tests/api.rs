@@ -25,6 +25,7 @@ on_both_backends!(
     meetups_waitlist_and_promote_in_order,
     watching_a_meetup_streams_its_changes,
     reminders_fire_once_across_replicas,
+    a_weekly_meetup_schedules_its_next_occurrence_once,
     the_feed_never_shows_more_than_each_run_allows,
     a_deleted_runner_is_erased_and_shown_as_a_deleted_member,
     bad_input_names_the_fields,
@@ -976,4 +977,61 @@ async fn bad_input_names_the_fields(backend: Backend) {
         .await
         .unwrap_err();
     assert_status(&status, Code::NotFound, "POST_NOT_FOUND");
+}
+
+async fn a_weekly_meetup_schedules_its_next_occurrence_once(backend: Backend) {
+    use runmesh_svc_social::store::meetup;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+    let h = Harness::start(backend).await;
+    let crew = h
+        .crew("owner", "Weekly", proto::CrewVisibility::Public)
+        .await;
+    let weekly = h
+        .client()
+        .create_meetup(h.as_runner(
+            proto::CreateMeetupRequest {
+                crew_id: crew.crew_id.clone(),
+                meetup: Some(proto::Meetup {
+                    recurrence: proto::Recurrence::Weekly.into(),
+                    ..support::meetup_spec(5, chrono::Duration::days(1))
+                }),
+            },
+            "owner",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .meetup
+        .unwrap();
+    // The occurrence has started (moved into the past behind the API's back).
+    let id = uuid::Uuid::parse_str(&weekly.meetup_id).unwrap();
+    let row = meetup::Entity::find_by_id(id)
+        .one(&h.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let started = row.starts_at - chrono::Duration::days(2);
+    let mut active: meetup::ActiveModel = row.clone().into();
+    active.starts_at = Set(started);
+    active.rsvp_deadline = Set(started - chrono::Duration::hours(1));
+    active.update(&h.db).await.unwrap();
+    let replica = h.replica(test_config()).await;
+    let scheduled: usize = futures::future::join_all([
+        h.module.scheduler.tick(),
+        replica.module.scheduler.tick(),
+        h.module.scheduler.tick(),
+    ])
+    .await
+    .into_iter()
+    .map(|round| round.unwrap().1)
+    .sum();
+    assert_eq!(scheduled, 1);
+    let events = h.events::<proto::MeetupScheduled>().await;
+    assert_eq!(events.len(), 2);
+    let next = events[1].meetup.as_ref().unwrap();
+    assert_eq!(
+        next.starts_at.as_ref().unwrap().seconds,
+        (started + chrono::Duration::days(7)).timestamp()
+    );
 }
