@@ -102,6 +102,7 @@ impl Service for AssistService {
             module.events_handler(),
             ctx.shutdown.clone(),
         ));
+        let server = assistant::mount(&ctx, server)?;
         let max_message_bytes = server.max_message_bytes();
         Ok(server.add_service(
             module

@@ -121,26 +121,44 @@ impl Bm25 {
 
     /// The best `k` passages, one per article.
     pub fn search(&self, query: &str, lang: Lang, k: usize) -> Vec<Hit> {
-        self.one_per_article(self.score(query, lang), k)
+        self.one_per_article(self.score(query, lang), lang, k)
     }
 
-    /// Keeps the first hit of each article (origin and slug), at most `k`.
-    pub fn one_per_article(&self, hits: Vec<Hit>, k: usize) -> Vec<Hit> {
-        let mut seen: Vec<(&str, &str)> = Vec::new();
-        let mut out = Vec::new();
+    /// One hit per article (origin and slug), ranked by the article's best hit, at most `k`.
+    /// The passage kept is the article's best in `lang` when that version matched at all, so a
+    /// question is answered from its own language's version of an article.
+    pub fn one_per_article(&self, hits: Vec<Hit>, lang: Lang, k: usize) -> Vec<Hit> {
+        let mut order: Vec<(&str, &str)> = Vec::new();
+        let mut best: HashMap<(&str, &str), (Hit, Option<Hit>)> = HashMap::new();
         for hit in hits {
             let chunk = &self.chunks[hit.chunk];
             let key = (chunk.origin, chunk.slug.as_str());
-            if seen.contains(&key) {
-                continue;
-            }
-            seen.push(key);
-            out.push(hit);
-            if out.len() == k {
-                break;
+            let same = chunk.lang == lang;
+            match best.get_mut(&key) {
+                None => {
+                    order.push(key);
+                    let in_lang = same.then(|| hit.clone());
+                    best.insert(key, (hit, in_lang));
+                }
+                Some((_, in_lang)) => {
+                    if same && in_lang.is_none() {
+                        *in_lang = Some(hit);
+                    }
+                }
             }
         }
-        out
+        order
+            .into_iter()
+            .take(k)
+            .filter_map(|key| best.remove(&key))
+            .map(|(first, in_lang)| match in_lang {
+                Some(hit) => Hit {
+                    chunk: hit.chunk,
+                    score: first.score.max(hit.score),
+                },
+                None => first,
+            })
+            .collect()
     }
 }
 

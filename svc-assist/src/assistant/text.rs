@@ -58,7 +58,8 @@ pub fn tokenize(text: &str) -> Vec<String> {
     let flush_latin = |latin: &mut String, tokens: &mut Vec<String>| {
         if !latin.is_empty() {
             let word = std::mem::take(latin);
-            if !STOPWORDS.contains(&word.as_str()) {
+            // Single letters ("s" of "runner's") carry nothing.
+            if word.chars().count() > 1 && !STOPWORDS.contains(&word.as_str()) {
                 tokens.push(stem(&word));
             }
         }

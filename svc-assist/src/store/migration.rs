@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = runmesh_platform::events::migrations();
         migrations.push(Box::new(CreateNotifications));
+        migrations.push(Box::new(crate::assistant::store::CreateAssistant));
         migrations
     }
 }
