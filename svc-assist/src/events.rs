@@ -7,6 +7,9 @@
 //! - svc-race's registration events and openings, and its race facts (names, categories);
 //! - svc-run's personal records, badges (`AchievementUnlocked`), `ChallengeCompleted`, `GoalMet`.
 //!
+//! - svc-social's crews and memberships (who hears of a meetup), meetups scheduled, reminders,
+//!   promotions and cancellations, comments on one's posts and runs, join request decisions.
+//!
 //! svc-assist publishes nothing.
 
 use std::sync::Arc;
@@ -26,6 +29,8 @@ use crate::domain::Category;
 use crate::notify::planner::{Planned, Planner};
 use crate::store::{channel_pref, crew_member, delivery, notification, profile, race, settings};
 use crate::wire;
+
+mod social;
 
 /// svc-assist's consumer group.
 pub const GROUP: &str = "svc-assist";
@@ -55,16 +60,17 @@ impl EventHandler for AssistEvents {
         if self.project(txn, envelope).await? {
             return Ok(());
         }
-        let Some(planned) = plan(txn, envelope).await? else {
-            return Ok(());
-        };
         let now = Utc::now();
-        let written = self
-            .planner
-            .write(txn, &envelope.id, &planned, now)
-            .await
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
-        if !written.is_empty() {
+        let mut written = 0;
+        for planned in plan(txn, envelope).await? {
+            written += self
+                .planner
+                .write(txn, &envelope.id, &planned, now)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?
+                .len();
+        }
+        if written > 0 {
             self.wake.notify_one();
         }
         Ok(())
@@ -92,6 +98,7 @@ impl AssistEvents {
             tracing::info!(user_id = %event.user_id, "erased a deleted runner's notifications");
         } else if let Some(race) = race_of(envelope)? {
             upsert_race(txn, &race).await?;
+        } else if social::project(txn, envelope).await? {
         } else {
             return Ok(false);
         }
@@ -256,8 +263,15 @@ fn time(at: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     at.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
 }
 
-/// The notification an event becomes, if any.
-pub async fn plan(
+/// The notifications an event becomes (most events: none).
+pub async fn plan(txn: &DatabaseTransaction, envelope: &Envelope) -> anyhow::Result<Vec<Planned>> {
+    if envelope.r#type.starts_with("runmesh.social.") {
+        return social::plan(txn, envelope).await;
+    }
+    Ok(plan_one(txn, envelope).await?.into_iter().collect())
+}
+
+async fn plan_one(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
 ) -> anyhow::Result<Option<Planned>> {

@@ -575,7 +575,131 @@ async fn a_badge_reaches_slack_in_the_runners_language(backend: Backend) {
     assert!(h.slack.delivered()[1].text.contains("December 100 km"));
 }
 
+async fn crew_activity_reaches_the_crew(backend: Backend) {
+    use runmesh_proto::runmesh::social::v1 as social;
+    let h = Harness::start(backend).await;
+    for runner in ["owner", "rin", "sol"] {
+        h.runner(runner, &format!("U{}", runner.to_uppercase()))
+            .await;
+    }
+    h.publish(
+        "social",
+        "crew-1",
+        &social::CrewCreated {
+            crew: Some(social::CrewSummary {
+                crew_id: "crew-1".into(),
+                name: "Han River RC".into(),
+                ..Default::default()
+            }),
+            owner_id: "owner".into(),
+            created_at: None,
+        },
+    )
+    .await;
+    for runner in ["owner", "rin", "sol"] {
+        h.publish(
+            "social",
+            "crew-1",
+            &social::CrewMemberJoined {
+                crew_id: "crew-1".into(),
+                user_id: runner.into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    h.publish(
+        "social",
+        "crew-1",
+        &social::CrewMemberLeft {
+            crew_id: "crew-1".into(),
+            user_id: "sol".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let meetup = social::MeetupSummary {
+        meetup_id: "m1".into(),
+        crew_id: "crew-1".into(),
+        title: "Sunday long run".into(),
+        starts_at: Some(prost_types::Timestamp {
+            seconds: 1_800_000_000,
+            nanos: 0,
+        }),
+        time_zone: "Asia/Seoul".into(),
+        meeting_point_name: "Yeouido".into(),
+        capacity: 10,
+    };
+    h.publish(
+        "social",
+        "crew-1",
+        &social::MeetupScheduled {
+            meetup: Some(meetup.clone()),
+            created_by: "owner".into(),
+        },
+    )
+    .await;
+    eventually("rin heard of the meetup", WAIT, || async {
+        h.slack.delivered().len() == 1
+    })
+    .await;
+    let post = &h.slack.delivered()[0];
+    assert_eq!(
+        post.target, "DURIN",
+        "only the members, not the organiser or one who left"
+    );
+    assert!(post.text.contains("Han River RC"), "{}", post.text);
+    assert!(
+        post.text.contains("2027-01-15 17:00 KST"),
+        "the runner's local time: {}",
+        post.text
+    );
+    // A reply to rin's comment on owner's post: each hears once, the author not at all.
+    h.publish(
+        "social",
+        "crew-1",
+        &social::CommentCreated {
+            crew_id: "crew-1".into(),
+            target_kind: social::CommentTargetKind::Post.into(),
+            target_id: "p1".into(),
+            comment_id: "c2".into(),
+            author_id: "sol".into(),
+            target_owner_id: "owner".into(),
+            parent_author_id: "rin".into(),
+            created_at: None,
+        },
+    )
+    .await;
+    eventually("two comment notices", WAIT, || async {
+        h.slack.delivered().len() == 3
+    })
+    .await;
+    assert_eq!(h.list("rin").await.notifications[0].title, "새 답글");
+    assert_eq!(h.list("owner").await.notifications[0].title, "새 댓글");
+    // A promotion names the meetup from what was projected.
+    h.publish(
+        "social",
+        "crew-1",
+        &social::MeetupPromoted {
+            meetup_id: "m1".into(),
+            crew_id: "crew-1".into(),
+            user_id: "owner".into(),
+            promoted_at: None,
+        },
+    )
+    .await;
+    eventually("promoted", WAIT, || async {
+        h.list("owner").await.notifications.len() == 2
+    })
+    .await;
+    assert_eq!(
+        h.list("owner").await.notifications[0].title,
+        "모임런 참가 확정: Sunday long run"
+    );
+}
+
 on_both_backends!(
+    crew_activity_reaches_the_crew,
     a_badge_reaches_slack_in_the_runners_language,
     registration_confirmed_reaches_slack_and_the_inbox_once,
     killed_mid_request_is_ambiguous_and_never_resent,

@@ -19,8 +19,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use runmesh_platform::db::begin_write;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
@@ -119,12 +119,17 @@ impl DeliveryWorker {
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let in_flight = tokio_util::task::TaskTracker::new();
         let mut next_digest = tokio::time::Instant::now() + self.digest_interval;
+        let settle_every = (self.lease / 4).to_std().unwrap_or(Duration::from_secs(1));
+        let mut next_settle = tokio::time::Instant::now();
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            if let Err(error) = self.settle_lost().await {
-                tracing::warn!(%error, "settling lost Slack deliveries failed");
+            if tokio::time::Instant::now() >= next_settle {
+                next_settle = tokio::time::Instant::now() + settle_every;
+                if let Err(error) = self.settle_lost().await {
+                    tracing::warn!(%error, "settling lost Slack deliveries failed");
+                }
             }
             if let Err(error) = self.workspace.refresh(&self.db).await {
                 tracing::warn!(%error, "reading the Slack workspace state failed");
@@ -184,6 +189,14 @@ impl DeliveryWorker {
     /// Claims past their lease: AMBIGUOUS when the request may have left, else back in line.
     pub async fn settle_lost(&self) -> Result<u64, DbErr> {
         let now = Utc::now();
+        let lost = delivery::Entity::find()
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Sending.code()))
+            .filter(delivery::Column::LeaseUntil.lt(now))
+            .count(&self.db)
+            .await?;
+        if lost == 0 {
+            return Ok(0);
+        }
         let ambiguous = delivery::Entity::update_many()
             .col_expr(
                 delivery::Column::Status,
@@ -266,6 +279,23 @@ impl DeliveryWorker {
 
     async fn claim(&self, limit: u64) -> Result<Vec<Claim>, DbErr> {
         let now = Utc::now();
+        // A read first: an idle worker takes no write lock (SQLite has one writer).
+        let due = delivery::Entity::find()
+            .select_only()
+            .column(delivery::Column::Id)
+            .filter(delivery::Column::Channel.eq(Channel::Slack.code()))
+            .filter(delivery::Column::Status.is_in([
+                DeliveryStatus::Pending.code(),
+                DeliveryStatus::Deferred.code(),
+            ]))
+            .filter(delivery::Column::NextAttemptAt.lte(now))
+            .limit(1)
+            .into_tuple::<uuid::Uuid>()
+            .one(&self.db)
+            .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let txn = begin_write(&self.db).await?;
         let mut query = delivery::Entity::find()
             .filter(delivery::Column::Channel.eq(Channel::Slack.code()))
@@ -640,8 +670,8 @@ impl DeliveryWorker {
         Ok(())
     }
 
-    /// Records the outcome and frees the runner's channel (for the interval after the request
-    /// left, or at once when none did).
+    /// Records the outcome and frees the runner's channel (the interval after the answer when a
+    /// request left, at once when none did).
     async fn finish(
         &self,
         claim: &Claim,
@@ -700,7 +730,9 @@ impl DeliveryWorker {
             .filter(delivery::Column::Id.is_in(claim.delivery_ids.clone()))
             .exec(&self.db)
             .await?;
-        let free_at = request_left.map_or(now, |left| left + self.channel_interval);
+        // From the answer, not the request: Slack saw the request arrive before it answered, so
+        // the next one arrives at least the interval after it, however long each took in flight.
+        let free_at = request_left.map_or(now, |_| now + self.channel_interval);
         profile::Entity::update_many()
             .col_expr(profile::Column::SlackNextPostAt, Expr::value(free_at))
             .filter(profile::Column::UserId.eq(&claim.user_id))

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = runmesh_platform::events::migrations();
         migrations.push(Box::new(CreateNotifications));
+        migrations.push(Box::new(CreateMeetups));
         migrations.push(Box::new(crate::assistant::store::CreateAssistant));
         migrations
     }
@@ -380,5 +381,48 @@ impl MigrationTrait for CreateNotifications {
                 .await?;
         }
         Ok(())
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Meetups {
+    Table,
+    MeetupId,
+    CrewId,
+    Title,
+    StartsAt,
+    MeetingPoint,
+}
+
+struct CreateMeetups;
+
+impl MigrationName for CreateMeetups {
+    fn name(&self) -> &str {
+        "m20261215_000002_notify_meetups"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateMeetups {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Meetups::Table)
+                    .if_not_exists()
+                    .col(string_len(Meetups::MeetupId, ID_LEN).primary_key())
+                    .col(string_len(Meetups::CrewId, ID_LEN))
+                    .col(string_len(Meetups::Title, 200))
+                    .col(timestamp_with_time_zone_null(Meetups::StartsAt))
+                    .col(string_len(Meetups::MeetingPoint, 200))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Meetups::Table).if_exists().to_owned())
+            .await
     }
 }

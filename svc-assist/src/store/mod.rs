@@ -6,6 +6,7 @@ pub mod channel_pref;
 pub mod crew;
 pub mod crew_member;
 pub mod delivery;
+pub mod meetup;
 pub mod migration;
 pub mod notification;
 pub mod profile;
