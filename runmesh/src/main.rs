@@ -70,6 +70,12 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Maintain svc-run's data directly (RUNMESH_DATABASE_URL or the SQLite file under
+    /// RUNMESH_DATA_DIR, and RUNMESH_REDIS_URL).
+    Run {
+        #[command(subcommand)]
+        command: RunCommand,
+    },
     /// Copy every embedded database under RUNMESH_DATA_DIR (and the other files there) into DIR,
     /// online: `runmesh up` may keep serving. Each database is copied with SQLite's VACUUM INTO
     /// (a consistent snapshot) and checked; DIR/manifest.json lists every file with its SHA-256.
@@ -110,6 +116,15 @@ enum UserCommand {
         #[arg(long)]
         password: String,
     },
+}
+
+#[derive(Subcommand)]
+enum RunCommand {
+    /// Rebuild every current leaderboard in Redis from the run records in the database (built
+    /// aside and swapped in atomically, so readers never see a half-built board). Readers also
+    /// rebuild a board by themselves when Redis lost it; this does all of them at once, e.g.
+    /// after a Redis failover.
+    RebuildBoards,
 }
 
 /// Why a command stopped: configuration errors exit 2 with their one line, the rest 1.
@@ -197,6 +212,9 @@ async fn execute(command: Command, settings: Settings) -> Result<ExitCode, Failu
         Command::User {
             command: UserCommand::CreateAdmin { email, password },
         } => create_admin(&settings, &email, &password).await?,
+        Command::Run {
+            command: RunCommand::RebuildBoards,
+        } => rebuild_boards(&settings).await?,
         Command::Backup { dir } => {
             if settings.database_url.is_some() {
                 return Err(Failure::Config(
@@ -282,6 +300,41 @@ async fn create_admin(settings: &Settings, email: &str, password: &str) -> anyho
     runmesh_svc_user::migrate(&database).await?;
     let admin = runmesh_svc_user::create_admin(&database, email, password).await?;
     println!("admin {} is ready (user id {})", admin.email, admin.id);
+    Ok(())
+}
+
+async fn rebuild_boards(settings: &Settings) -> Result<(), Failure> {
+    if settings.redis_url.is_none() {
+        say!(
+            "RUNMESH_REDIS_URL is not set: `runmesh up` keeps its leaderboards in memory and \
+             builds them from the run records as they are read; nothing to rebuild"
+        );
+        return Ok(());
+    }
+    let config = runmesh_svc_run::RunConfig::from_env()
+        .map_err(|error| Failure::Config(error.to_string()))?;
+    let url = db::service_database_url(
+        settings.database_url.as_deref(),
+        &settings.data_dir,
+        runmesh_svc_run::NAME,
+    );
+    let database = db::connect(&url).await.with_context(|| {
+        format!(
+            "connecting to {}",
+            runmesh_platform::config::redact_url(&url)
+        )
+    })?;
+    runmesh_svc_run::migrate(&database)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let namespace = format!("runmesh:{}", runmesh_svc_run::NAME);
+    let cache = runmesh_platform::cache::connect(settings.redis_url.as_deref(), &namespace)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let periods = runmesh_svc_run::rebuild_boards(database, cache, &config)
+        .await
+        .map_err(anyhow::Error::from)?;
+    say!("rebuilt the leaderboards of {periods} periods from the run records");
     Ok(())
 }
 
