@@ -1,16 +1,26 @@
 //! What svc-race publishes, on `runmesh.race.v1.events` keyed by race id, through the outbox:
-//! each event is written in the transaction of the change it reports. svc-race consumes nothing.
+//! each event is written in the transaction of the change it reports. And what it consumes
+//! (consumer group [`GROUP`]): svc-run's `RaceResultLinked`, kept on the registration (see
+//! [`results`](crate::results)), and `RunDeleted`, which clears any result that was that run.
+
+use std::sync::Arc;
 
 use prost::{Message, Name};
-use runmesh_platform::events;
+use runmesh_platform::events::{self, EnvelopeExt, EventHandler};
+use runmesh_proto::runmesh::events::v1::Envelope;
 use runmesh_proto::runmesh::race::v1 as proto;
-use sea_orm::{ConnectionTrait, DbErr};
+use runmesh_proto::runmesh::run::v1 as run_proto;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
+
+use crate::{results, wire};
 
 /// The `source` of svc-race's envelopes.
 pub const SOURCE: &str = "svc-race";
 /// The domain part of the topic name.
 pub const DOMAIN: &str = "race";
+/// svc-race's consumer group.
+pub const GROUP: &str = "svc-race";
 /// Subscribers named per `RegistrationOpened` event.
 pub const SUBSCRIBERS_PER_EVENT: usize = 500;
 
@@ -39,6 +49,57 @@ pub async fn enqueue_many(
     envelopes: &[events::Envelope],
 ) -> Result<(), DbErr> {
     events::enqueue_many(conn, &topic(), envelopes).await
+}
+
+/// The topics svc-race consumes: svc-run's.
+pub fn consumed_topics() -> Vec<String> {
+    vec![events::topic("run")]
+}
+
+/// The handler of everything svc-race consumes (group [`GROUP`], [`consumed_topics`]).
+pub fn consumer() -> Arc<dyn EventHandler> {
+    Arc::new(RunEvents)
+}
+
+struct RunEvents;
+
+#[async_trait::async_trait]
+impl EventHandler for RunEvents {
+    async fn handle(&self, txn: &DatabaseTransaction, envelope: &Envelope) -> anyhow::Result<()> {
+        if envelope.is::<run_proto::RaceResultLinked>() {
+            let event = envelope.unpack::<run_proto::RaceResultLinked>()?;
+            // A registration id that is not one of ours cannot be a registration we know.
+            let Ok(registration_id) = Uuid::parse_str(&event.registration_id) else {
+                tracing::debug!(
+                    registration_id = %event.registration_id,
+                    "race result for an unknown registration ignored"
+                );
+                return Ok(());
+            };
+            let linked_at = envelope
+                .occurred_at
+                .as_ref()
+                .and_then(wire::from_timestamp)
+                .unwrap_or_else(wire::now);
+            let result = wire::linked_result(&event, linked_at);
+            let changed =
+                results::record(txn, registration_id, &event.owner_id, result.as_ref()).await?;
+            if !changed {
+                tracing::debug!(
+                    %registration_id,
+                    owner_id = %event.owner_id,
+                    "race result for an unknown registration ignored"
+                );
+            }
+        } else if envelope.is::<run_proto::RunDeleted>() {
+            let event = envelope.unpack::<run_proto::RunDeleted>()?;
+            if !event.run_id.is_empty() {
+                results::forget_run(txn, &event.run_id).await?;
+            }
+        }
+        // svc-run's other events concern other services.
+        Ok(())
+    }
 }
 
 /// `RegistrationOpened`, split so that each event names at most [`SUBSCRIBERS_PER_EVENT`]

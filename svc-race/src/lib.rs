@@ -13,6 +13,9 @@
 //!   settled against the database by the maintenance loop;
 //! - when Redis lost the gate's data, the gate is rebuilt from PostgreSQL (under a lock, by one
 //!   replica) before anyone is admitted.
+//!
+//! It consumes svc-run's events ([`events::consumer`]) to show on each registration the run
+//! linked as its result ([`results`]).
 
 pub mod catalog;
 pub mod config;
@@ -23,6 +26,7 @@ pub mod gate;
 pub mod grpc;
 pub mod metrics;
 pub mod registrations;
+pub mod results;
 pub mod scheduler;
 pub mod store;
 pub mod watch;
@@ -101,6 +105,15 @@ impl Service for RaceService {
             &ctx.shutdown,
         );
         module.spawn_background(&ctx.tasks, &ctx.shutdown);
+        let topics = events::consumed_topics();
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        ctx.tasks.spawn(ctx.bus.spawn_consumer(
+            events::GROUP,
+            &topics,
+            ctx.db.clone(),
+            events::consumer(),
+            ctx.shutdown.clone(),
+        ));
         let max_message_bytes = server.max_message_bytes();
         Ok(server.add_service(
             module

@@ -316,6 +316,9 @@ impl Registrar {
             idempotency_key: key.as_str().to_owned(),
             created_at: now,
             updated_at: now,
+            result_run_id: None,
+            result_elapsed_micros: None,
+            result_linked_at: None,
         };
         match reservation.kind {
             PlaceKind::Confirmed if reservation.place <= category.capacity => {

@@ -2,9 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use runmesh_proto::runmesh::race::v1 as proto;
+use runmesh_proto::runmesh::run::v1 as run_proto;
 
 use crate::catalog::{Availability, RaceRecord};
 use crate::domain::{RaceStatus, RegistrationState, RegistrationStatus, RegistrationWindow};
+use crate::results::LinkedResult;
 use crate::store::registration;
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
@@ -116,6 +118,51 @@ pub fn registration_message(
             .filter(|_| status == proto::RegistrationStatus::Waitlisted),
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
+        result: registration_result(row),
+    }
+}
+
+/// The run linked as the registration's result, while one is.
+pub fn registration_result(row: &registration::Model) -> Option<proto::RegistrationResult> {
+    let run_id = row.result_run_id.as_ref().filter(|id| !id.is_empty())?;
+    Some(proto::RegistrationResult {
+        run_id: run_id.clone(),
+        elapsed_time: row.result_elapsed_micros.map(duration_from_micros),
+        linked_at: row.result_linked_at.map(timestamp),
+    })
+}
+
+/// What svc-run's `RaceResultLinked` says of a registration: the run now linked, or `None`
+/// when it was unlinked (`run_id` empty). `linked_at` is when svc-run committed the change.
+pub fn linked_result(
+    event: &run_proto::RaceResultLinked,
+    linked_at: DateTime<Utc>,
+) -> Option<LinkedResult> {
+    if event.run_id.is_empty() {
+        return None;
+    }
+    Some(LinkedResult {
+        run_id: event.run_id.clone(),
+        elapsed_micros: event.elapsed_time.as_ref().and_then(micros_from_duration),
+        linked_at,
+    })
+}
+
+/// A non-negative protobuf duration in microseconds (what the database keeps).
+pub fn micros_from_duration(duration: &prost_types::Duration) -> Option<i64> {
+    if duration.seconds < 0 || duration.nanos < 0 {
+        return None;
+    }
+    duration
+        .seconds
+        .checked_mul(1_000_000)?
+        .checked_add(i64::from(duration.nanos) / 1_000)
+}
+
+pub fn duration_from_micros(micros: i64) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
     }
 }
 
@@ -158,6 +205,30 @@ mod tests {
                 nanos: 0
             })
             .is_none()
+        );
+    }
+
+    #[test]
+    fn durations_keep_microseconds() {
+        let elapsed = prost_types::Duration {
+            seconds: 12_345,
+            nanos: 678_901_234,
+        };
+        let micros = micros_from_duration(&elapsed).unwrap();
+        assert_eq!(micros, 12_345_678_901);
+        assert_eq!(
+            duration_from_micros(micros),
+            prost_types::Duration {
+                seconds: 12_345,
+                nanos: 678_901_000
+            }
+        );
+        assert_eq!(
+            micros_from_duration(&prost_types::Duration {
+                seconds: -1,
+                nanos: 0
+            }),
+            None
         );
     }
 }

@@ -3,8 +3,8 @@
 use runmesh_platform::db::index;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, big_integer_null, double_null, integer, integer_null, string_len, text,
-    timestamp_with_time_zone, timestamp_with_time_zone_null, uuid,
+    big_integer, big_integer_null, double_null, integer, integer_null, string_len, string_len_null,
+    text, timestamp_with_time_zone, timestamp_with_time_zone_null, uuid,
 };
 
 /// Runs svc-race's migrations and the platform's (the event outbox and inbox).
@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = runmesh_platform::events::migrations();
         migrations.push(Box::new(CreateRaces));
+        migrations.push(Box::new(AddRegistrationResults));
         migrations
     }
 }
@@ -72,6 +73,9 @@ enum Registrations {
     IdempotencyKey,
     CreatedAt,
     UpdatedAt,
+    ResultRunId,
+    ResultElapsedMicros,
+    ResultLinkedAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -83,6 +87,8 @@ enum OpeningSubscriptions {
 }
 
 const USER_ID_LEN: u32 = 64;
+/// svc-run's run ids are UUIDs; kept as text, as another service's ids are.
+const RUN_ID_LEN: u32 = 64;
 
 struct CreateRaces;
 
@@ -289,6 +295,70 @@ impl MigrationTrait for CreateRaces {
         ] {
             manager
                 .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The run svc-run linked as each registration's result (`RaceResultLinked`), with an index to
+/// find a deleted run's links.
+struct AddRegistrationResults;
+
+impl MigrationName for AddRegistrationResults {
+    fn name(&self) -> &str {
+        "m20261220_000001_registration_results"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRegistrationResults {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per statement.
+        for column in [
+            string_len_null(Registrations::ResultRunId, RUN_ID_LEN),
+            big_integer_null(Registrations::ResultElapsedMicros),
+            timestamp_with_time_zone_null(Registrations::ResultLinkedAt),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Registrations::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_index(index(
+                "idx_registrations_result_run",
+                Registrations::Table,
+                &[Registrations::ResultRunId],
+            ))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_registrations_result_run")
+                    .table(Registrations::Table)
+                    .to_owned(),
+            )
+            .await?;
+        for column in [
+            Registrations::ResultLinkedAt,
+            Registrations::ResultElapsedMicros,
+            Registrations::ResultRunId,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Registrations::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -24,6 +24,12 @@ pub struct Model {
     pub idempotency_key: String,
     pub created_at: ChronoDateTimeUtc,
     pub updated_at: ChronoDateTimeUtc,
+    /// The run svc-run linked as the registration's result (`RaceResultLinked`); the three
+    /// `result_*` columns are set together, or all NULL while no run is linked.
+    pub result_run_id: Option<String>,
+    /// The linked run's elapsed time in microseconds.
+    pub result_elapsed_micros: Option<i64>,
+    pub result_linked_at: Option<ChronoDateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
