@@ -55,6 +55,14 @@ pub enum Error {
     AdminRequired,
     #[error("only the crew's owner and admins may create its challenges")]
     CrewAdminRequired,
+    #[error("the period {0} has not started yet")]
+    PeriodInFuture(String),
+    /// Not a crew, or not one of the caller's.
+    #[error("crew {0} not found")]
+    CrewNotFound(String),
+    /// A recap card could not be drawn (a bug: the SVG is built in code).
+    #[error("rendering the card: {0}")]
+    Render(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("background task: {0}")]
@@ -148,6 +156,16 @@ impl From<Error> for ApiError {
             Error::AdminRequired => ApiError::permission_denied("ADMIN_REQUIRED", message),
             Error::CrewAdminRequired => ApiError::permission_denied("CREW_ADMIN_REQUIRED", message),
             Error::Task(source) => ApiError::internal(source),
+            Error::PeriodInFuture(ref key) => ApiError::new(
+                ErrorCode::FailedPrecondition,
+                "PERIOD_IN_FUTURE",
+                message.clone(),
+            )
+            .with_metadata("period", key),
+            Error::CrewNotFound(ref id) => {
+                ApiError::not_found("CREW_NOT_FOUND", &message).with_metadata("crew_id", id)
+            }
+            Error::Render(_) => ApiError::new(ErrorCode::Internal, "RENDER_FAILED", message),
         };
         api_error.with_domain(ERROR_DOMAIN)
     }

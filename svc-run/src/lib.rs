@@ -16,9 +16,12 @@
 //! - [`boards`], [`progress`], [`rankings`]: leaderboards (database truth, Redis fast path),
 //!   badges defined as data, goals, challenges and race results linked to registrations
 //!   (`RankingService`), fed by svc-social's crew and svc-race's registration events.
+//! - [`recap`], [`card`]: week, month and year recaps of a runner or a crew and their image
+//!   cards (`RecapService`).
 
 pub mod archive;
 pub mod boards;
+pub mod card;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -27,6 +30,8 @@ pub mod grpc;
 pub mod progress;
 pub mod ranking_grpc;
 pub mod rankings;
+pub mod recap;
+pub mod recap_grpc;
 pub mod runs;
 pub mod store;
 pub mod wire;
@@ -38,6 +43,7 @@ use runmesh_platform::events::{EventBus, EventHandler};
 use runmesh_platform::server::GrpcServerBuilder;
 use runmesh_platform::service::{Service, ServiceContext};
 use runmesh_proto::runmesh::run::v1::ranking_service_server::RankingServiceServer;
+use runmesh_proto::runmesh::run::v1::recap_service_server::RecapServiceServer;
 use runmesh_proto::runmesh::run::v1::run_service_server::RunServiceServer;
 use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait as _;
@@ -49,10 +55,12 @@ pub use boards::Boards;
 pub use config::{RunConfig, RunConfigError};
 pub use error::Error;
 pub use rankings::Rankings;
+pub use recap::Recaps;
 pub use runs::Runs;
 
 use crate::grpc::RunApi;
 use crate::ranking_grpc::RankingApi;
+use crate::recap_grpc::RecapApi;
 use crate::store::Migrator;
 
 /// The service's name: database file, cache namespace, logs.
@@ -135,7 +143,8 @@ impl Service for RunService {
                     .max_encoding_message_size(max_message_bytes),
                 ctx.probes(),
             )
-            .add_service(module.ranking_server(), ctx.probes()))
+            .add_service(module.ranking_server(), ctx.probes())
+            .add_service(module.recap_server(), ctx.probes()))
     }
 }
 
@@ -146,6 +155,7 @@ pub struct RunModule {
     pub archives: Arc<Archives>,
     pub rankings: Arc<Rankings>,
     pub boards: Arc<Boards>,
+    pub recaps: Arc<Recaps>,
 }
 
 impl RunModule {
@@ -184,6 +194,7 @@ impl RunModule {
             config.clone(),
             Arc::clone(&boards),
         ));
+        let recaps = Arc::new(Recaps::new(db.clone(), config.clone()));
         let runs = Arc::new(Runs::new(db, bus, config, Arc::clone(&boards)));
         let archives = Arc::new(Archives::new(Arc::clone(&runs), tasks, shutdown));
         Self {
@@ -191,7 +202,13 @@ impl RunModule {
             archives,
             rankings,
             boards,
+            recaps,
         }
+    }
+
+    /// `runmesh.run.v1.RecapService`.
+    pub fn recap_server(&self) -> RecapServiceServer<RecapApi> {
+        RecapServiceServer::new(RecapApi::new(Arc::clone(&self.recaps)))
     }
 
     /// `runmesh.run.v1.RankingService`.

@@ -13,6 +13,8 @@ use crate::domain::{self, Analysis, BestEffort, EFFORT_DISTANCES, LatLng, MILE_M
 use crate::store::progress::{achievement, challenge, goal, race, race_result};
 use crate::store::run;
 
+pub mod recap;
+
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),

@@ -62,6 +62,7 @@ mod best_efforts;
 mod manual;
 pub mod parse;
 pub mod periods;
+pub mod recap;
 mod series;
 mod streams;
 mod track;

@@ -17,6 +17,7 @@ use runmesh_proto::google::api::HttpBody;
 use runmesh_proto::runmesh::events::v1::Envelope;
 use runmesh_proto::runmesh::run::v1 as proto;
 use runmesh_proto::runmesh::run::v1::ranking_service_client::RankingServiceClient;
+use runmesh_proto::runmesh::run::v1::recap_service_client::RecapServiceClient;
 use runmesh_proto::runmesh::run::v1::run_service_client::RunServiceClient;
 use runmesh_svc_run::{RunConfig, RunModule};
 use sea_orm::DatabaseConnection;
@@ -182,6 +183,7 @@ impl Harness {
                 vec![],
             )
             .add_service(module.ranking_server(), vec![])
+            .add_service(module.recap_server(), vec![])
             .bind()
             .await
             .unwrap();
@@ -216,6 +218,13 @@ impl Harness {
             .unwrap()
             .connect_lazy();
         RankingServiceClient::new(channel)
+    }
+
+    pub fn recap(&self) -> RecapServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect_lazy();
+        RecapServiceClient::new(channel)
     }
 
     pub fn as_role<T>(&self, message: T, user_id: &str, roles: &[&str]) -> tonic::Request<T> {
