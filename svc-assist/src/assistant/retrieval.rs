@@ -283,4 +283,12 @@ mod tests {
         assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-6);
         assert_eq!(cosine(&[1.0], &[1.0, 2.0]), 0.0);
     }
+
+    #[test]
+    fn an_article_answers_in_the_question_language() {
+        let index = Bm25::new(builtin_chunks());
+        let hits = index.search("How do I do hill repeats?", Lang::En, 3);
+        let first = &index.chunks()[hits[0].chunk];
+        assert_eq!((first.slug.as_str(), first.lang), ("hill-training", Lang::En));
+    }
 }

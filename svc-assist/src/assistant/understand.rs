@@ -138,14 +138,15 @@ fn any(q: &str, words: &[&str]) -> bool {
 
 /// Whether the question is about the asker's own things.
 fn mine(q: &str) -> bool {
+    // `q` is lowercased and padded with a space on each side, so " 나 " is the word alone (not
+    // the end of "얼마나 ").
     any(
         q,
         &[
-            " my ", "my ", " i ", "i ", "i've", "did i", "have i", "am i", "내 ", "내가", "나의",
-            "제 ", "제가", "나 ", "저의", " me", "mine",
+            " my ", " i ", " i'", "did i", "have i", "am i", " me ", " me?", " mine", " 내 ",
+            " 내가", " 나의", " 제 ", " 제가", " 나 ", " 저의", " 내꺼",
         ],
-    ) || q.starts_with("my")
-        || q.starts_with('내')
+    )
 }
 
 /// Distances named in the text, in order.
@@ -356,6 +357,16 @@ fn number_after(q: &str, labels: &[&str]) -> Option<u32> {
 
 /// "<number> km/h".
 fn speed(q: &str) -> Option<f64> {
+    if let Some(pos) = q.find("시속") {
+        let digits: String = q[pos + "시속".len()..]
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        if let Ok(value) = digits.parse() {
+            return Some(value);
+        }
+    }
     let pos = q.find("km/h").or_else(|| q.find("kph"))?;
     let before = q[..pos].trim_end();
     let digits: String = before
@@ -932,5 +943,14 @@ mod tests {
             understand("What are my personal records?"),
             Ask::Records { distance: None }
         );
+    }
+
+    #[test]
+    fn korean_questions_without_a_subject() {
+        assert_eq!(understand("마라톤 준비할 때 장거리 달리기는 얼마나 길게 해?"), Ask::Knowledge);
+        assert_eq!(understand("올해 가장 긴 달리기는 몇 km였어?"), Ask::LongestRun);
+        assert_eq!(understand("시속 10 km는 페이스가 얼마야?"), Ask::PaceFromSpeed { kmh: 10.0 });
+        assert_eq!(understand("How do I do hill repeats?"), Ask::Knowledge);
+        assert_eq!(understand("이번 주에 얼마나 달렸어?"), Ask::Totals);
     }
 }
