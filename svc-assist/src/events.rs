@@ -5,7 +5,8 @@
 //!   (display name, time zone, Slack member id, notification choices); `UserDeleted` erases the
 //!   runner's notifications, deliveries, preferences and Slack ids;
 //! - svc-race's registration events and openings, and its race facts (names, categories);
-//! - svc-run's personal records, badges (`AchievementUnlocked`), `ChallengeCompleted`, `GoalMet`.
+//! - svc-run's personal records, badges (`AchievementUnlocked`), `ChallengeCompleted`, `GoalMet`,
+//!   and `RecapReady` (a week's or year's recap to read: the `achievement` category).
 //!
 //! - svc-social's crews and memberships (who hears of a meetup), meetups scheduled, reminders,
 //!   promotions and cancellations, comments on one's posts and runs, join request decisions.
@@ -398,8 +399,52 @@ async fn plan_one(
                     .link("/me/goals"),
             )
         }
+        _ if ty == run_proto::RecapReady::full_name() => {
+            recap_plan(envelope.unpack::<run_proto::RecapReady>()?)
+        }
         _ => None,
     })
+}
+
+/// `RecapReady`: the headline figures and the recap's paths (svc-run's
+/// `/v1/me/recaps/{period}/{date}` and its `card.png`). Under the `achievement` preference —
+/// like badges, records and goals it is news about the runner's own running — and not urgent,
+/// so quiet hours and digests hold it. An unknown period or malformed date (the link would lead
+/// nowhere) is logged and not notified.
+fn recap_plan(event: run_proto::RecapReady) -> Option<Planned> {
+    let period = event.period.trim();
+    if !matches!(period, "week" | "month" | "year") {
+        tracing::warn!(period = %event.period, owner_id = %event.owner_id, "RecapReady for an unknown period; not notified");
+        return None;
+    }
+    let Ok(date) = chrono::NaiveDate::parse_from_str(event.date.trim(), "%Y-%m-%d") else {
+        tracing::warn!(date = %event.date, owner_id = %event.owner_id, "RecapReady with a malformed date; not notified");
+        return None;
+    };
+    let day = date.format("%Y-%m-%d").to_string();
+    let recap_path = format!("/v1/me/recaps/{period}/{day}");
+    let card_path = format!("{recap_path}/card.png");
+    let distance = wire::km_label(event.distance_meters);
+    let (time_en, time_ko) = wire::moving_time_labels(event.moving_time);
+    Some(
+        Planned::new("recap_ready", Category::Achievement, vec![event.owner_id])
+            .value("period", period)
+            .value("date", day)
+            .value("year", chrono::Datelike::year(&date))
+            .value("runs", event.runs)
+            .value("distance", distance.clone())
+            .localized("moving_time", &time_en, &time_ko)
+            .value("active_days", event.active_days)
+            .value("recap_path", recap_path.clone())
+            .value("card_path", card_path.clone())
+            .field("runs", event.runs.to_string())
+            .field("distance", distance)
+            .localized_field("moving_time", &time_en, &time_ko)
+            .field("active_days", event.active_days.to_string())
+            .link_field("recap_card", card_path)
+            .link(recap_path)
+            .language_links(),
+    )
 }
 
 async fn registration_plan(
@@ -436,6 +481,53 @@ async fn registration_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn recap(period: &str, date: &str) -> run_proto::RecapReady {
+        run_proto::RecapReady {
+            owner_id: "mia".into(),
+            period: period.into(),
+            date: date.into(),
+            time_zone: "Asia/Seoul".into(),
+            distance_meters: 42_195.0,
+            runs: 5,
+            moving_time: Some(prost_types::Duration {
+                seconds: 13_800,
+                nanos: 0,
+            }),
+            active_days: 4,
+        }
+    }
+
+    #[test]
+    fn a_recap_links_to_itself_and_its_card() {
+        let Some(planned) = recap_plan(recap("week", "2025-01-06")) else {
+            panic!("a week's recap is notified");
+        };
+        assert_eq!(planned.kind, "recap_ready");
+        assert_eq!(planned.category, Category::Achievement);
+        assert!(!planned.urgent);
+        assert_eq!(planned.recipients, ["mia"]);
+        assert_eq!(
+            planned.link_path.as_deref(),
+            Some("/v1/me/recaps/week/2025-01-06")
+        );
+        assert!(planned.language_links);
+        assert!(
+            planned
+                .fields
+                .iter()
+                .any(|(key, value)| *key == "recap_card"
+                    && matches!(value, crate::notify::planner::FieldValue::Link(path)
+                if path == "/v1/me/recaps/week/2025-01-06/card.png"))
+        );
+        assert_eq!(planned.context["runs"], 5);
+        assert_eq!(planned.context["distance"], "42.2 km");
+        assert_eq!(planned.context["year"], 2025);
+        assert!(recap_plan(recap("year", "2025-01-01")).is_some());
+        // A link that would lead nowhere is not sent.
+        assert!(recap_plan(recap("fortnight", "2025-01-06")).is_none());
+        assert!(recap_plan(recap("week", "06/01/2025")).is_none());
+    }
 
     #[test]
     fn consumes_every_domain_topic() {

@@ -242,6 +242,28 @@ fn trim(value: f64) -> String {
     }
 }
 
+/// A recap's distance as messages give it: `42.2 km`.
+pub fn km_label(meters: f64) -> String {
+    let meters = if meters.is_finite() {
+        meters.max(0.0)
+    } else {
+        0.0
+    };
+    format!("{:.1} km", meters / 1000.0)
+}
+
+/// A moving time to the nearest minute as messages give it, in English and Korean: `3h 50m` and
+/// `3시간 50분`, `45m` and `45분`, `2h` and `2시간`.
+pub fn moving_time_labels(duration: Option<prost_types::Duration>) -> (String, String) {
+    let minutes = (duration.map_or(0, |d| d.seconds.max(0)) + 30) / 60;
+    let (h, m) = (minutes / 60, minutes % 60);
+    match (h, m) {
+        (0, m) => (format!("{m}m"), format!("{m}분")),
+        (h, 0) => (format!("{h}h"), format!("{h}시간")),
+        (h, m) => (format!("{h}h {m}m"), format!("{h}시간 {m}분")),
+    }
+}
+
 /// `h:mm:ss` or `m:ss`.
 pub fn duration_label(duration: Option<prost_types::Duration>) -> String {
     let seconds = duration.map_or(0, |d| d.seconds.max(0));
@@ -267,6 +289,21 @@ mod tests {
         };
         assert_eq!(duration_label(d(3_000)), "50:00");
         assert_eq!(duration_label(d(12_345)), "3:25:45");
+        assert_eq!(
+            moving_time_labels(d(13_790)),
+            ("3h 50m".to_owned(), "3시간 50분".to_owned())
+        );
+        assert_eq!(
+            moving_time_labels(d(2_699)),
+            ("45m".to_owned(), "45분".to_owned())
+        );
+        assert_eq!(
+            moving_time_labels(d(7_210)),
+            ("2h".to_owned(), "2시간".to_owned())
+        );
+        assert_eq!(moving_time_labels(None).0, "0m");
+        assert_eq!(km_label(42_195.0), "42.2 km");
+        assert_eq!(km_label(f64::NAN), "0.0 km");
         assert!(parse_category(proto::NotificationCategory::Test.into()).is_err());
         assert!(parse_category(99).is_err());
         assert!(parse_channel(0).is_err());

@@ -575,6 +575,195 @@ async fn a_badge_reaches_slack_in_the_runners_language(backend: Backend) {
     assert!(h.slack.delivered()[1].text.contains("December 100 km"));
 }
 
+fn recap(owner: &str, period: &str, date: &str) -> run_proto::RecapReady {
+    run_proto::RecapReady {
+        owner_id: owner.to_owned(),
+        period: period.to_owned(),
+        date: date.to_owned(),
+        time_zone: "Asia/Seoul".to_owned(),
+        distance_meters: 42_195.0,
+        runs: 5,
+        moving_time: Some(prost_types::Duration {
+            seconds: 13_790,
+            nanos: 0,
+        }),
+        active_days: 4,
+    }
+}
+
+/// Waits until svc-assist has `user_id`'s profile (their Slack id is linked).
+async fn profile_arrived(h: &Harness, user_id: &str) {
+    eventually("the profile arrived", WAIT, || async {
+        h.client()
+            .get_notification_preferences(
+                h.as_user(proto::GetNotificationPreferencesRequest {}, user_id),
+            )
+            .await
+            .unwrap()
+            .into_inner()
+            .preferences
+            .unwrap()
+            .slack_link_state()
+            == proto::SlackLinkState::Linked
+    })
+    .await;
+}
+
+async fn a_recap_reaches_slack_and_the_inbox_once(backend: Backend) {
+    use chrono::Timelike as _;
+    let h = Harness::start(backend).await;
+    h.runner("ria", "URIA").await;
+    let envelope = h
+        .publish("run", "ria", &recap("ria", "week", "2025-01-06"))
+        .await;
+    eventually("the recap post", WAIT, || async {
+        h.slack.delivered().len() == 1
+    })
+    .await;
+    let post = &h.slack.delivered()[0];
+    assert_eq!(post.target, "DURIA");
+    // Korean by default, the headline figures first.
+    assert!(
+        post.text
+            .starts_with("지난주 5회, 42.2 km, 3시간 50분 달렸어요 — 주간 리캡 보기"),
+        "{}",
+        post.text
+    );
+    assert!(
+        post.text
+            .contains("https://runmesh.example/v1/me/recaps/week/2025-01-06"),
+        "{}",
+        post.text
+    );
+    let blocks = serde_json::to_string(&post.blocks).unwrap();
+    assert!(
+        blocks.contains("https://runmesh.example/v1/me/recaps/week/2025-01-06/card.png"),
+        "{blocks}"
+    );
+    let inbox = h.list("ria").await;
+    assert_eq!(inbox.unread_count, 1);
+    let n = &inbox.notifications[0];
+    assert_eq!(n.kind, "recap_ready");
+    assert_eq!(n.category(), proto::NotificationCategory::Achievement);
+    assert_eq!(n.event_id, envelope.id);
+    assert_eq!(
+        n.link,
+        "https://runmesh.example/v1/me/recaps/week/2025-01-06"
+    );
+    let card = n.fields.iter().find(|f| f.label == "리캡 카드").unwrap();
+    assert_eq!(
+        card.value,
+        "https://runmesh.example/v1/me/recaps/week/2025-01-06/card.png"
+    );
+    assert!(
+        n.fields
+            .iter()
+            .any(|f| f.label == "달린 날" && f.value == "4")
+    );
+    eventually("the delivery log says sent", WAIT, || async {
+        h.slack_statuses("ria").await == [proto::DeliveryStatus::Sent]
+    })
+    .await;
+
+    // Redelivered, then a marker: still one recap in the inbox and on Slack.
+    h.publish_envelope("run", &envelope).await;
+    h.publish("run", "ria", &record("ria", 2_900)).await;
+    eventually("the marker's post", WAIT, || async {
+        h.slack.delivered().len() == 2
+    })
+    .await;
+    let kinds: Vec<String> = h
+        .list("ria")
+        .await
+        .notifications
+        .iter()
+        .map(|n| n.kind.clone())
+        .collect();
+    assert_eq!(kinds, ["personal_record", "recap_ready"]);
+    assert_eq!(
+        h.slack
+            .delivered()
+            .iter()
+            .filter(|p| p.text.contains("리캡"))
+            .count(),
+        1
+    );
+
+    // An English reader in quiet hours: the year's recap in English, linking to the English
+    // recap, held until the window ends (not urgent).
+    h.runner("tom", "UTOM").await;
+    profile_arrived(&h, "tom").await;
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Seoul);
+    let hhmm = |t: chrono::DateTime<chrono_tz::Tz>| format!("{:02}:{:02}", t.hour(), t.minute());
+    h.client()
+        .update_notification_preferences(h.as_user(
+            proto::UpdateNotificationPreferencesRequest {
+                quiet_hours: Some(proto::QuietHours {
+                    enabled: true,
+                    start: hhmm(now - chrono::Duration::minutes(5)),
+                    end: hhmm(now + chrono::Duration::hours(2)),
+                }),
+                language: "en".into(),
+                ..Default::default()
+            },
+            "tom",
+        ))
+        .await
+        .unwrap();
+    h.publish("run", "tom", &recap("tom", "year", "2025-01-01"))
+        .await;
+    eventually("deferred", WAIT, || async {
+        h.slack_statuses("tom").await == [proto::DeliveryStatus::Deferred]
+    })
+    .await;
+    let n = h.list("tom").await.notifications.remove(0);
+    assert_eq!(
+        n.title,
+        "Your 2025: 5 runs, 42.2 km, 3h 50m — see your year in review"
+    );
+    assert_eq!(
+        n.link,
+        "https://runmesh.example/v1/me/recaps/year/2025-01-01?language=en"
+    );
+    let card = n.fields.iter().find(|f| f.label == "Recap card").unwrap();
+    assert_eq!(
+        card.value,
+        "https://runmesh.example/v1/me/recaps/year/2025-01-01/card.png?language=en"
+    );
+    assert!(
+        n.fields
+            .iter()
+            .any(|f| f.label == "Moving time" && f.value == "3h 50m")
+    );
+
+    // Achievements off in the svc-user profile: no recap at all (the preference that governs it).
+    let mut profile = support::user("uma", "UUMA");
+    profile
+        .notification_preferences
+        .as_mut()
+        .unwrap()
+        .achievement = false;
+    h.publish(
+        "user",
+        "uma",
+        &user_proto::UserRegistered {
+            user: Some(profile),
+        },
+    )
+    .await;
+    h.publish("run", "uma", &recap("uma", "week", "2025-01-06"))
+        .await;
+    h.runner("vic", "").await;
+    h.publish("run", "vic", &recap("vic", "week", "2025-01-06"))
+        .await;
+    eventually("the marker", WAIT, || async {
+        h.list("vic").await.notifications.len() == 1
+    })
+    .await;
+    assert!(h.list("uma").await.notifications.is_empty());
+    assert_eq!(h.slack.delivered().len(), 2, "nothing more reached Slack");
+}
+
 async fn crew_activity_reaches_the_crew(backend: Backend) {
     use runmesh_proto::runmesh::social::v1 as social;
     let h = Harness::start(backend).await;
@@ -699,6 +888,7 @@ async fn crew_activity_reaches_the_crew(backend: Backend) {
 }
 
 on_both_backends!(
+    a_recap_reaches_slack_and_the_inbox_once,
     crew_activity_reaches_the_crew,
     a_badge_reaches_slack_in_the_runners_language,
     registration_confirmed_reaches_slack_and_the_inbox_once,

@@ -30,6 +30,7 @@ const BUILTIN: &[(&str, &str, &str)] = builtin![
     "achievement_unlocked",
     "challenge_completed",
     "goal_met",
+    "recap_ready",
     "meetup_scheduled",
     "meetup_reminder",
     "meetup_promoted",
@@ -156,6 +157,10 @@ pub fn label(language: Language, key: &str) -> &'static str {
         "starts_at" => ("Starts", "시작"),
         "place" => ("Meeting point", "집결지"),
         "goal" => ("Goal", "목표"),
+        "runs" => ("Runs", "달리기"),
+        "moving_time" => ("Moving time", "달린 시간"),
+        "active_days" => ("Active days", "달린 날"),
+        "recap_card" => ("Recap card", "리캡 카드"),
         _ => ("", ""),
     };
     match language {
@@ -216,6 +221,61 @@ mod tests {
             .unwrap();
         assert_eq!(ko.title, "Seoul Marathon 참가 확정");
         assert!(ko.body.contains("1042번"));
+    }
+
+    #[test]
+    fn recap_ready_gives_the_headline_figures() {
+        let templates = Templates::builtin();
+        let week = |moving_time, runs, active_days| {
+            context! { period => "week", date => "2025-01-06", year => 2025, runs => runs,
+            distance => "42.2 km", moving_time => moving_time, active_days => active_days }
+        };
+        let ko = templates
+            .render(Language::Korean, "recap_ready", week("3시간 50분", 5, 4))
+            .unwrap();
+        assert_eq!(
+            ko.title,
+            "지난주 5회, 42.2 km, 3시간 50분 달렸어요 — 주간 리캡 보기"
+        );
+        assert_eq!(
+            ko.body,
+            "2025-01-06부터 한 주 동안 4일 달렸어요. 리캡과 공유용 카드가 준비됐어요."
+        );
+        let en = templates
+            .render(Language::English, "recap_ready", week("3h 50m", 5, 4))
+            .unwrap();
+        assert_eq!(
+            en.title,
+            "Last week: 5 runs, 42.2 km, 3h 50m — see your weekly recap"
+        );
+        assert_eq!(
+            en.body,
+            "Your week from 2025-01-06: 4 active days. Your recap and a card to share are ready."
+        );
+        let one = templates
+            .render(Language::English, "recap_ready", week("45m", 1, 1))
+            .unwrap();
+        assert_eq!(
+            one.title,
+            "Last week: 1 run, 42.2 km, 45m — see your weekly recap"
+        );
+        assert!(one.body.contains("1 active day."), "{}", one.body);
+        let year = context! { period => "year", date => "2025-01-01", year => 2025, runs => 180,
+        distance => "1520.4 km", moving_time => "140h 5m", active_days => 150 };
+        let ko = templates
+            .render(Language::Korean, "recap_ready", &year)
+            .unwrap();
+        assert_eq!(
+            ko.title,
+            "2025년 180회, 1520.4 km, 140h 5m 달렸어요 — 연간 리캡 보기"
+        );
+        let en = templates
+            .render(Language::English, "recap_ready", &year)
+            .unwrap();
+        assert_eq!(
+            en.title,
+            "Your 2025: 180 runs, 1520.4 km, 140h 5m — see your year in review"
+        );
     }
 
     #[test]

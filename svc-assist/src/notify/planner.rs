@@ -26,6 +26,10 @@ pub enum FieldValue {
     Text(String),
     /// Shown in the recipient's time zone.
     Time(DateTime<Utc>),
+    /// Shown in the recipient's language: English, Korean.
+    Localized(String, String),
+    /// A path in the app, shown as a link (the public base URL prepended when there is one).
+    Link(String),
 }
 
 /// One event's notification, before it is rendered for each recipient.
@@ -47,6 +51,9 @@ pub struct Planned {
     pub fields: Vec<(&'static str, FieldValue)>,
     /// Path of the link back to the app, e.g. `/races/<id>`.
     pub link_path: Option<String>,
+    /// The links lead to pages in the reader's language: `?language=en` for English readers
+    /// (the pages default to Korean).
+    pub language_links: bool,
 }
 
 impl Planned {
@@ -61,6 +68,7 @@ impl Planned {
             localized: Vec::new(),
             fields: Vec::new(),
             link_path: None,
+            language_links: false,
         }
     }
 
@@ -104,8 +112,31 @@ impl Planned {
         self
     }
 
+    /// A field in both languages; an empty one falls back to the other.
+    pub fn localized_field(mut self, key: &'static str, en: &str, ko: &str) -> Self {
+        let en = if en.is_empty() { ko } else { en };
+        let ko = if ko.is_empty() { en } else { ko };
+        if !en.is_empty() {
+            self.fields
+                .push((key, FieldValue::Localized(en.to_owned(), ko.to_owned())));
+        }
+        self
+    }
+
+    /// A field linking to `path` in the app.
+    pub fn link_field(mut self, key: &'static str, path: impl Into<String>) -> Self {
+        self.fields.push((key, FieldValue::Link(path.into())));
+        self
+    }
+
     pub fn link(mut self, path: impl Into<String>) -> Self {
         self.link_path = Some(path.into());
+        self
+    }
+
+    /// Links (and link fields) carry the reader's language (`?language=en`).
+    pub fn language_links(mut self) -> Self {
+        self.language_links = true;
         self
     }
 }
@@ -285,6 +316,14 @@ impl Planner {
         let rendered = self
             .templates
             .render(language, planned.kind, Value::Object(context))?;
+        let localize = |path: &str| {
+            if planned.language_links && language == Language::English {
+                let separator = if path.contains('?') { '&' } else { '?' };
+                format!("{path}{separator}language=en")
+            } else {
+                path.to_owned()
+            }
+        };
         let fields: Vec<(String, String)> = planned
             .fields
             .iter()
@@ -292,12 +331,20 @@ impl Planner {
                 let value = match value {
                     FieldValue::Text(text) => text.clone(),
                     FieldValue::Time(at) => local_time(*at, tz),
+                    FieldValue::Localized(en, ko) => match language {
+                        Language::English => en.clone(),
+                        Language::Korean => ko.clone(),
+                    },
+                    FieldValue::Link(path) => match &self.base_url {
+                        Some(base) => format!("{base}{}", localize(path)),
+                        None => localize(path),
+                    },
                 };
                 (label(language, key).to_owned(), value)
             })
             .collect();
         let link = match (&self.base_url, &planned.link_path) {
-            (Some(base), Some(path)) => format!("{base}{path}"),
+            (Some(base), Some(path)) => format!("{base}{}", localize(path)),
             _ => String::new(),
         };
         let id = Uuid::now_v7();
