@@ -92,9 +92,12 @@ async fn the_document_is_valid_openapi_and_lists_every_annotated_route() {
         .values()
         .map(|item| item.as_object().unwrap().len())
         .sum();
+    // Bindings that differ only in a variable's pattern (`{file_name=card.png}` and
+    // `{file_name=card.svg}`) are one OpenAPI path.
+    let distinct: std::collections::BTreeSet<_> = routes.iter().collect();
     assert_eq!(
         documented,
-        routes.len(),
+        distinct.len(),
         "only annotated routes are documented"
     );
 

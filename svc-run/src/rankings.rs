@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
+use runmesh_platform::db::begin_write;
 use runmesh_platform::events::EventBus;
 use runmesh_proto::runmesh::run::v1 as proto;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -287,7 +288,7 @@ impl Rankings {
         period: &'static str,
         target: f64,
     ) -> Result<goal::Model, Error> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let existing = goal::Entity::find()
             .filter(goal::Column::OwnerId.eq(owner))
             .filter(goal::Column::Metric.eq(metric))
@@ -522,7 +523,7 @@ impl Rankings {
         if row.end_date < today {
             return Err(Error::ChallengeFinished(id.to_string()));
         }
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         participant::Entity::insert(participant::ActiveModel {
             challenge_id: Set(id),
             user_id: Set(viewer.to_owned()),
@@ -721,7 +722,7 @@ impl Rankings {
             ),
             None => None,
         };
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         progress::upsert_result(&txn, &reg, run_id, run.as_ref().map(|r| r.elapsed_s), true)
             .await?;
         crate::events::enqueue(

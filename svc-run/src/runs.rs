@@ -17,11 +17,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use prost::Message;
+use runmesh_platform::db::begin_write;
 use runmesh_platform::events::EventBus;
 use runmesh_proto::runmesh::run::v1 as proto;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -269,7 +270,7 @@ impl Runs {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let inserted = run::Entity::insert(run::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
             .await;
@@ -424,7 +425,7 @@ impl Runs {
             .all(&self.db)
             .await?;
 
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let inserted = run::Entity::insert(run::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
             .await;
@@ -636,7 +637,7 @@ impl Runs {
         }
         active.updated_at = Set(wire::now());
         let moves_progress = changed.iter().any(|f| f == "sport" || f == "visibility");
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let row = active.update(&txn).await?;
         events::enqueue(
             &txn,
@@ -662,7 +663,7 @@ impl Runs {
     /// falls back to the next best effort (`PersonalRecordSet` with `restored`).
     pub async fn delete(&self, owner: &str, id: Uuid) -> Result<(), Error> {
         let row = self.owned(owner, id).await?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         delete_run(&txn, &row).await?;
         let touched = progress::refresh(&txn, &self.config, owner, &[row.start_time]).await?;
         txn.commit().await?;

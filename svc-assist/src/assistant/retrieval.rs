@@ -289,6 +289,9 @@ mod tests {
         let index = Bm25::new(builtin_chunks());
         let hits = index.search("How do I do hill repeats?", Lang::En, 3);
         let first = &index.chunks()[hits[0].chunk];
-        assert_eq!((first.slug.as_str(), first.lang), ("hill-training", Lang::En));
+        assert_eq!(
+            (first.slug.as_str(), first.lang),
+            ("hill-training", Lang::En)
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! The assistant's tables (svc-assist's database, PostgreSQL or SQLite): conversations and their
 //! messages per runner, and the embedding vectors of knowledge chunks when dense retrieval is on.
 
+use runmesh_platform::db::begin_write;
 use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{integer, string_len, text, timestamp_with_time_zone, uuid};
@@ -287,7 +288,7 @@ impl Conversations {
         messages: Vec<NewMessage>,
         now: ChronoDateTimeUtc,
     ) -> Result<Vec<Uuid>, DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let Some(current) = conversation::Entity::find_by_id(conversation_id)
             .filter(conversation::Column::UserId.eq(user_id))
             .one(&txn)
@@ -378,7 +379,7 @@ impl Conversations {
 
     /// Deletes a conversation of the runner's; `false` when there was none.
     pub async fn delete(&self, user_id: &str, conversation_id: Uuid) -> Result<bool, DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let deleted = conversation::Entity::delete_many()
             .filter(conversation::Column::Id.eq(conversation_id))
             .filter(conversation::Column::UserId.eq(user_id))

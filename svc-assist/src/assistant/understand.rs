@@ -399,7 +399,25 @@ pub fn understand(question: &str) -> Ask {
                 "달리기는 어땠",
                 "내 기록",
             ],
-        );
+        )
+        || (any(q, &["달리기", "러닝"])
+            && any(
+                q,
+                &[
+                    "올해",
+                    "작년",
+                    "이번 달",
+                    "이번달",
+                    "지난달",
+                    "지난 달",
+                    "이번 주",
+                    "이번주",
+                    "지난주",
+                    "지난 주",
+                    "오늘",
+                    "어제",
+                ],
+            ));
 
     // Crews.
     if any(q, &["meetup", "group run", "단체런", "모임", "번개"]) {
@@ -947,9 +965,18 @@ mod tests {
 
     #[test]
     fn korean_questions_without_a_subject() {
-        assert_eq!(understand("마라톤 준비할 때 장거리 달리기는 얼마나 길게 해?"), Ask::Knowledge);
-        assert_eq!(understand("올해 가장 긴 달리기는 몇 km였어?"), Ask::LongestRun);
-        assert_eq!(understand("시속 10 km는 페이스가 얼마야?"), Ask::PaceFromSpeed { kmh: 10.0 });
+        assert_eq!(
+            understand("마라톤 준비할 때 장거리 달리기는 얼마나 길게 해?"),
+            Ask::Knowledge
+        );
+        assert_eq!(
+            understand("올해 가장 긴 달리기는 몇 km였어?"),
+            Ask::LongestRun
+        );
+        assert_eq!(
+            understand("시속 10 km는 페이스가 얼마야?"),
+            Ask::PaceFromSpeed { kmh: 10.0 }
+        );
         assert_eq!(understand("How do I do hill repeats?"), Ask::Knowledge);
         assert_eq!(understand("이번 주에 얼마나 달렸어?"), Ask::Totals);
     }

@@ -8,7 +8,7 @@ use runmesh_platform::db::begin_write;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -351,7 +351,7 @@ impl Inbox {
         let planned = Planned::new("test", Category::Test, vec![user_id.to_owned()])
             .urgent()
             .link("/notifications");
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let ids = self
             .planner
             .write(&txn, &event_id, &planned, Utc::now())
