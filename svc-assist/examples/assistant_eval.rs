@@ -60,8 +60,8 @@ async fn main() -> anyhow::Result<()> {
         (Duration::days(100), 15_000.0, 5_000, "Spring long"),
     ];
     let (mut month_km, mut month_runs, mut week_km, mut longest_km) = (0.0, 0, 0.0, 0.0f64);
-    let week_start = local.date_naive()
-        - Duration::days(i64::from(local.weekday().num_days_from_monday()));
+    let week_start =
+        local.date_naive() - Duration::days(i64::from(local.weekday().num_days_from_monday()));
     for (ago, meters, secs, title) in runs {
         let start = now - ago;
         mesh.run(user, start, meters, secs, title).await;
@@ -79,15 +79,41 @@ async fn main() -> anyhow::Result<()> {
     }
     let seoul_opens = now + Duration::days(10);
     let busan_opens = now + Duration::days(5);
-    mesh.race("organizer", "서울 마라톤 2027", "Seoul", seoul_opens, seoul_opens + Duration::days(60), 100).await;
-    mesh.race("organizer", "Busan Marathon", "Busan", busan_opens, busan_opens + Duration::days(40), 100).await;
-    let open = mesh.race("organizer", "JTBC Seoul Marathon", "Seoul", now - Duration::hours(1), now + Duration::days(30), 100).await;
+    mesh.race(
+        "organizer",
+        "서울 마라톤 2027",
+        "Seoul",
+        seoul_opens,
+        seoul_opens + Duration::days(60),
+        100,
+    )
+    .await;
+    mesh.race(
+        "organizer",
+        "Busan Marathon",
+        "Busan",
+        busan_opens,
+        busan_opens + Duration::days(40),
+        100,
+    )
+    .await;
+    let open = mesh
+        .race(
+            "organizer",
+            "JTBC Seoul Marathon",
+            "Seoul",
+            now - Duration::hours(1),
+            now + Duration::days(30),
+            100,
+        )
+        .await;
     let registration = mesh.register(user, &open).await;
     let assist = Assist::start(&mesh, Backend::Embedded, test_config()).await;
     let engine = &assist.module.assistant.engine;
     let known: HashSet<String> = engine.index.chunks().iter().map(|c| c.id.clone()).collect();
 
-    let fmt = |t: chrono::DateTime<Utc>| t.with_timezone(&Seoul).format("%Y-%m-%d %H:%M").to_string();
+    let fmt =
+        |t: chrono::DateTime<Utc>| t.with_timezone(&Seoul).format("%Y-%m-%d %H:%M").to_string();
     let substitute = |text: &str| {
         text.replace("{month_km}", &format_km(month_km))
             .replace("{month_runs}", &month_runs.to_string())
@@ -96,7 +122,10 @@ async fn main() -> anyhow::Result<()> {
             .replace("{last_km}", &format_km(10.0))
             .replace("{seoul_opens}", &fmt(seoul_opens))
             .replace("{busan_opens}", &fmt(busan_opens))
-            .replace("{bib}", &registration.bib_number.unwrap_or_default().to_string())
+            .replace(
+                "{bib}",
+                &registration.bib_number.unwrap_or_default().to_string(),
+            )
     };
 
     // Warm the connection once (not measured).
@@ -112,20 +141,32 @@ async fn main() -> anyhow::Result<()> {
         if let Some(article) = &question.article {
             retrieval += 1;
             let hits = engine.retrieve(&question.q, lang, 3).await;
-            let slugs: Vec<&str> = hits.iter().map(|h| engine.index.chunks()[h.chunk].slug.as_str()).collect();
+            let slugs: Vec<&str> = hits
+                .iter()
+                .map(|h| engine.index.chunks()[h.chunk].slug.as_str())
+                .collect();
             if slugs.first() == Some(&article.as_str()) {
                 hit1 += 1;
             }
             if slugs.contains(&article.as_str()) {
                 hit3 += 1;
             } else {
-                misses.push(format!("retrieval  {:?}: expected {article}, got {slugs:?}", question.q));
+                misses.push(format!(
+                    "retrieval  {:?}: expected {article}, got {slugs:?}",
+                    question.q
+                ));
             }
         }
         let started = Instant::now();
         let asked = assist.ask(user, &question.q).await;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        if asked.start.language == lang.code() && (lang.code() == "en") != asked.text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)) {
+        if asked.start.language == lang.code()
+            && (lang.code() == "en")
+                != asked
+                    .text
+                    .chars()
+                    .any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+        {
             language_ok += 1;
         } else {
             misses.push(format!("language   {:?}", question.q));
@@ -136,30 +177,70 @@ async fn main() -> anyhow::Result<()> {
             if asked.text.contains(&value) {
                 numeric_ok += 1;
             } else {
-                misses.push(format!("value      {:?}: expected {value:?} in {:?}", question.q, asked.text));
+                misses.push(format!(
+                    "value      {:?}: expected {value:?} in {:?}",
+                    question.q, asked.text
+                ));
             }
         }
-        let citations_known = asked.end.citations.iter().all(|c| known.contains(&c.source_id));
+        let citations_known = asked
+            .end
+            .citations
+            .iter()
+            .all(|c| known.contains(&c.source_id));
         let grounded = match question.kind.as_str() {
             "knowledge" => !asked.end.citations.is_empty(),
-            _ if question.missing => asked.end.data.iter().any(|d| !d.available) && !asked.end.answered,
+            _ if question.missing => {
+                asked.end.data.iter().any(|d| !d.available) && !asked.end.answered
+            }
             _ => !asked.end.data.is_empty(),
         };
         if citations_known && grounded {
             cited_ok += 1;
         } else {
-            misses.push(format!("citation   {:?}: citations {:?}, data {:?}", question.q, asked.articles(), asked.end.data.iter().map(|d| (&d.source, d.available)).collect::<Vec<_>>()));
+            misses.push(format!(
+                "citation   {:?}: citations {:?}, data {:?}",
+                question.q,
+                asked.articles(),
+                asked
+                    .end
+                    .data
+                    .iter()
+                    .map(|d| (&d.source, d.available))
+                    .collect::<Vec<_>>()
+            ));
         }
     }
     latencies.sort_by(f64::total_cmp);
     let total = questions.len();
-    let korean = questions.iter().filter(|q| detect(&q.q).code() == "ko").count();
-    println!("assistant evaluation (no LLM, BM25): {total} questions ({korean} Korean, {} English)", total - korean);
-    println!("  retrieval   hit@1 {:.3}  hit@3 {:.3}  ({retrieval} knowledge questions)", hit1 as f64 / retrieval as f64, hit3 as f64 / retrieval as f64);
-    println!("  numeric     {numeric_ok}/{numeric} exactly right ({:.1}%)", numeric_ok as f64 * 100.0 / numeric as f64);
-    println!("  citations   {cited_ok}/{total} valid and grounded ({:.1}%)", cited_ok as f64 * 100.0 / total as f64);
+    let korean = questions
+        .iter()
+        .filter(|q| detect(&q.q).code() == "ko")
+        .count();
+    println!(
+        "assistant evaluation (no LLM, BM25): {total} questions ({korean} Korean, {} English)",
+        total - korean
+    );
+    println!(
+        "  retrieval   hit@1 {:.3}  hit@3 {:.3}  ({retrieval} knowledge questions)",
+        hit1 as f64 / retrieval as f64,
+        hit3 as f64 / retrieval as f64
+    );
+    println!(
+        "  numeric     {numeric_ok}/{numeric} exactly right ({:.1}%)",
+        numeric_ok as f64 * 100.0 / numeric as f64
+    );
+    println!(
+        "  citations   {cited_ok}/{total} valid and grounded ({:.1}%)",
+        cited_ok as f64 * 100.0 / total as f64
+    );
     println!("  language    {language_ok}/{total} answered in the question's language");
-    println!("  latency     p50 {:.1} ms  p95 {:.1} ms  max {:.1} ms (Ask over gRPC, end to end)", percentile(&latencies, 0.5), percentile(&latencies, 0.95), latencies.last().copied().unwrap_or(0.0));
+    println!(
+        "  latency     p50 {:.1} ms  p95 {:.1} ms  max {:.1} ms (Ask over gRPC, end to end)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.95),
+        latencies.last().copied().unwrap_or(0.0)
+    );
     if misses.is_empty() {
         println!("  misses      none");
     } else {
