@@ -76,6 +76,15 @@ pub struct RunConfig {
     /// How far from the venue a run may start and still be a race's result, when both have
     /// coordinates (`RUNMESH_RUN_RACE_VENUE_RADIUS_M`, default 3000).
     pub race_venue_radius_m: f64,
+    /// How often runners due a `RecapReady` (last week's from Monday 08:00 in their time zone,
+    /// the year's from December 15 08:00) are looked for (`RUNMESH_RUN_RECAP_NOTICE_INTERVAL`,
+    /// `500ms`, `5m` or seconds; default 5 minutes).
+    #[serde(deserialize_with = "config::positive_duration")]
+    pub recap_notice_interval: std::time::Duration,
+    /// Runners given a `RecapReady` per round at most (`RUNMESH_RUN_RECAP_NOTICE_BATCH`, default
+    /// 200); a full round is followed by the next one after a second instead of the interval.
+    #[serde(deserialize_with = "config::positive_count")]
+    pub recap_notice_batch: u64,
 }
 
 impl Default for RunConfig {
@@ -98,6 +107,8 @@ impl Default for RunConfig {
             badge_set: BadgeSet::default(),
             race_distance_tolerance: 0.05,
             race_venue_radius_m: 3_000.0,
+            recap_notice_interval: std::time::Duration::from_secs(300),
+            recap_notice_batch: 200,
         }
     }
 }
@@ -256,6 +267,19 @@ mod tests {
         assert_eq!(err.variable, "RUNMESH_RUN_MOVING_SPEED_MPS");
         let err = load(&[("board_time_zone", "Nowhere")]).unwrap_err();
         assert_eq!(err.variable, "RUNMESH_RUN_BOARD_TIME_ZONE");
+        let config = RunConfig::from_figment(
+            Figment::new()
+                .merge(Serialized::default("recap_notice_interval", "90s"))
+                .merge(Serialized::default("recap_notice_batch", 10)),
+        )
+        .unwrap();
+        assert_eq!(
+            config.recap_notice_interval,
+            std::time::Duration::from_secs(90)
+        );
+        assert_eq!(config.recap_notice_batch, 10);
+        let err = load(&[("recap_notice_interval", "0s")]).unwrap_err();
+        assert_eq!(err.variable, "RUNMESH_RUN_RECAP_NOTICE_INTERVAL");
     }
 
     #[test]

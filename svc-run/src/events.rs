@@ -13,12 +13,14 @@ use runmesh_proto::runmesh::events::v1::Envelope;
 use runmesh_proto::runmesh::run::v1 as proto;
 use runmesh_proto::runmesh::user::v1 as user_proto;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
+};
 
 use crate::boards::{Boards, Scope};
 use crate::config::RunConfig;
 use crate::runs;
-use crate::store::profile;
+use crate::store::{profile, recap_notice};
 use crate::wire;
 
 /// The `source` of svc-run's envelopes.
@@ -82,6 +84,10 @@ impl EventHandler for UserEvents {
                 .await
                 .context("erasing a deleted runner's runs")?;
             profile::Entity::delete_by_id(event.user_id.clone())
+                .exec(txn)
+                .await?;
+            recap_notice::Entity::delete_many()
+                .filter(recap_notice::Column::OwnerId.eq(event.user_id.as_str()))
                 .exec(txn)
                 .await?;
             tracing::info!(

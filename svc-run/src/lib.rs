@@ -17,7 +17,8 @@
 //!   badges defined as data, goals, challenges and race results linked to registrations
 //!   (`RankingService`), fed by svc-social's crew and svc-race's registration events.
 //! - [`recap`], [`card`]: week, month and year recaps of a runner or a crew and their image
-//!   cards (`RecapService`).
+//!   cards (`RecapService`); [`recap_notices`]: `RecapReady` when last week's (Monday 08:00 in
+//!   the runner's time zone) or the year's (December 15) recap is ready, once per runner.
 
 pub mod archive;
 pub mod boards;
@@ -32,6 +33,7 @@ pub mod ranking_grpc;
 pub mod rankings;
 pub mod recap;
 pub mod recap_grpc;
+pub mod recap_notices;
 pub mod runs;
 pub mod store;
 pub mod wire;
@@ -56,6 +58,7 @@ pub use config::{RunConfig, RunConfigError};
 pub use error::Error;
 pub use rankings::Rankings;
 pub use recap::Recaps;
+pub use recap_notices::RecapNotices;
 pub use runs::Runs;
 
 use crate::grpc::RunApi;
@@ -125,6 +128,8 @@ impl Service for RunService {
             ctx.shutdown.clone(),
         );
         module.archives.resume().await?;
+        ctx.tasks
+            .spawn(Arc::clone(&module.recap_notices).run(ctx.shutdown.clone()));
         let topics = events::consumed_topics();
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         ctx.tasks.spawn(ctx.bus.spawn_consumer(
@@ -156,6 +161,9 @@ pub struct RunModule {
     pub rankings: Arc<Rankings>,
     pub boards: Arc<Boards>,
     pub recaps: Arc<Recaps>,
+    /// `RecapReady` notices; [`RunService`] runs [`RecapNotices::run`], tests call
+    /// [`RecapNotices::publish_due`] with the instant they want.
+    pub recap_notices: Arc<RecapNotices>,
 }
 
 impl RunModule {
@@ -195,6 +203,12 @@ impl RunModule {
             Arc::clone(&boards),
         ));
         let recaps = Arc::new(Recaps::new(db.clone(), config.clone()));
+        let recap_notices = Arc::new(RecapNotices::new(
+            db.clone(),
+            bus.clone(),
+            Arc::clone(&recaps),
+            &config,
+        ));
         let runs = Arc::new(Runs::new(db, bus, config, Arc::clone(&boards)));
         let archives = Arc::new(Archives::new(Arc::clone(&runs), tasks, shutdown));
         Self {
@@ -203,6 +217,7 @@ impl RunModule {
             rankings,
             boards,
             recaps,
+            recap_notices,
         }
     }
 

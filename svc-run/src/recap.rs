@@ -158,11 +158,34 @@ impl Recaps {
         let profile = profile::Entity::find_by_id(owner.to_owned())
             .one(&self.db)
             .await?;
-        let tz = profile
-            .as_ref()
-            .and_then(|p| p.time_zone.parse().ok())
-            .unwrap_or_else(|| self.config.default_tz());
+        let tz = self.time_zone_of(profile.as_ref().map(|p| p.time_zone.as_str()));
         Ok((tz, profile.map(|p| p.display_name).unwrap_or_default()))
+    }
+
+    /// The time zone recaps follow for a runner whose profile projection stores `stored`
+    /// (`None`: no profile): a valid IANA name, else the configured default.
+    pub fn time_zone_of(&self, stored: Option<&str>) -> Tz {
+        stored
+            .and_then(|name| name.parse().ok())
+            .unwrap_or_else(|| self.config.default_tz())
+    }
+
+    /// The totals of `owner`'s recap of `period` in `tz`: the same runs and the same computation
+    /// as [`Recaps::recap`]'s `totals`.
+    pub async fn period_totals(
+        &self,
+        owner: &str,
+        period: &RecapPeriod,
+        tz: Tz,
+    ) -> Result<Totals, Error> {
+        let runs = self
+            .runs_between(
+                &[owner.to_owned()],
+                local_midnight(tz, period.from),
+                local_midnight(tz, period.to),
+            )
+            .await?;
+        Ok(facts::figures(period, tz, &runs).totals)
     }
 
     /// The caller's recap, or their crew's.

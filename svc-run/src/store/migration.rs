@@ -9,7 +9,9 @@ use sea_orm_migration::schema::{
 };
 
 mod progress;
+mod recap_notices;
 use progress::CreateProgress;
+use recap_notices::CreateRecapNotices;
 
 /// Runs svc-run's migrations and the platform's (the event outbox and inbox).
 pub struct Migrator;
@@ -21,6 +23,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(CreateRuns));
         migrations.push(Box::new(CreateArchiveImports));
         migrations.push(Box::new(CreateProgress));
+        migrations.push(Box::new(CreateRecapNotices));
         migrations
     }
 }

@@ -6,7 +6,7 @@ use runmesh_proto::runmesh::run::v1 as proto;
 use super::{duration, effort_distance, timestamp};
 use crate::card::{CardFormat, CardSize};
 use crate::domain::periods::PeriodKind;
-use crate::domain::recap::{Bucket, Language, Totals, change_percent};
+use crate::domain::recap::{Bucket, Language, RecapPeriod, Totals, change_percent};
 use crate::recap::{EffortFact, Recap};
 
 /// `week`, `month`, `year` (nothing else has a recap).
@@ -38,6 +38,25 @@ pub fn card_size(size: proto::RecapCardSize) -> CardSize {
     match size {
         proto::RecapCardSize::Square => CardSize::Square,
         proto::RecapCardSize::Portrait | proto::RecapCardSize::Unspecified => CardSize::Portrait,
+    }
+}
+
+/// `RecapReady` for `owner_id`'s `period` in `time_zone`, with the recap's `totals`.
+pub fn recap_ready(
+    owner_id: &str,
+    period: &RecapPeriod,
+    time_zone: chrono_tz::Tz,
+    totals: &Totals,
+) -> proto::RecapReady {
+    proto::RecapReady {
+        owner_id: owner_id.to_owned(),
+        period: period.kind.as_str().to_owned(),
+        date: period.from.format("%Y-%m-%d").to_string(),
+        time_zone: time_zone.name().to_owned(),
+        distance_meters: totals.distance_m,
+        runs: totals.runs,
+        moving_time: Some(duration(totals.moving_s)),
+        active_days: totals.active_days,
     }
 }
 
