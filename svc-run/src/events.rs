@@ -1,5 +1,5 @@
-//! What svc-run publishes, on `runmesh.run.v1.events` keyed by run id (personal records by
-//! owner id), through the outbox: each event is written in the transaction of the change it
+//! What svc-run publishes, on `runmesh.run.v1.events` keyed by run id (personal records and
+//! `RecapReady`, see [`crate::recap_notices`], by owner id), through the outbox: each event is written in the transaction of the change it
 //! reports. And what it consumes: svc-user's events, into the `runner_profiles` projection
 //! (time zone, units, default privacy, birth year, display name); `UserDeleted` erases the
 //! runner's runs and originals.
