@@ -20,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod metrics;
 pub mod notify;
 pub mod store;
 pub mod wire;
@@ -61,6 +62,7 @@ pub struct AssistService {
 
 impl AssistService {
     pub fn new(config: AssistConfig) -> Self {
+        metrics::register();
         Self { config }
     }
 

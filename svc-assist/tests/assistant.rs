@@ -201,7 +201,17 @@ async fn assistant_reads_own_data_by_description_registrations_and_says_what_is_
     assert!(asked.text.contains("not medical advice"));
 }
 
+/// A series' value in svc-assist's own metrics (0 when absent).
+fn answers(outcome: &str) -> f64 {
+    let series = format!("runmesh_assist_answers_total{{outcome=\"{outcome}\"}} ");
+    runmesh_svc_assist::metrics::render()
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()).map(str::to_owned))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
 async fn conversations(backend: Backend) {
+    let (answered_before, refused_before) = (answers("answered"), answers("refused"));
     let mesh = Mesh::start().await;
     let mut config = test_config();
     config.rate_limit = 4;
@@ -303,6 +313,14 @@ async fn conversations(backend: Backend) {
     assert!(status.get_details_retry_info().is_some());
     // Other runners have their own limit.
     assist.ask("runner-4", "What is a taper?").await;
+    // The metrics count them (at least: other tests in this process may ask too): knowledge
+    // questions answered, and the unknown conversation, two bad questions and the fifth refused.
+    assert!(answers("answered") - answered_before >= 4.0);
+    assert!(answers("refused") - refused_before >= 4.0);
+    assert!(
+        runmesh_svc_assist::metrics::render()
+            .contains("runmesh_assist_answer_duration_seconds_count{outcome=\"answered\"}")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use autometrics::autometrics;
 use autometrics::objectives::{Objective, ObjectiveLatency, ObjectivePercentile};
@@ -23,6 +24,7 @@ use super::store::{NewMessage, message};
 use super::text::detect;
 use super::tools::RunnerAuth;
 use super::{Assistant, MAX_QUESTION_CHARS};
+use crate::metrics;
 
 const ASSISTANT_OBJECTIVE: Objective = Objective::new("assistant_api")
     .success_rate(ObjectivePercentile::P99_9)
@@ -114,15 +116,14 @@ fn event(event: proto::ask_response::Event) -> Result<proto::AskResponse, Status
     Ok(proto::AskResponse { event: Some(event) })
 }
 
-#[autometrics(objective = ASSISTANT_OBJECTIVE, error_if = runmesh_platform::error::server_fault)]
-#[tonic::async_trait]
-impl AssistantService for AssistantApi {
-    type AskStream = AskStream;
-
-    async fn ask(
+impl AssistantApi {
+    /// `Ask` up to the answer's stream; the question's outcome is counted when it is refused
+    /// here or once the answer is stored (`runmesh_assist_answers_total`).
+    async fn start_answer(
         &self,
         request: Request<proto::AskRequest>,
-    ) -> Result<Response<Self::AskStream>, Status> {
+        started: Instant,
+    ) -> Result<Response<AskStream>, Status> {
         let caller = require_caller(&request)?;
         let auth = RunnerAuth::from_metadata(request.metadata());
         let request = request.into_inner();
@@ -234,6 +235,14 @@ impl AssistantService for AssistantApi {
                     Utc::now(),
                 )
                 .await;
+            metrics::answered(
+                match (&stored, answer.answered) {
+                    (Err(_), _) => metrics::Answer::Failed,
+                    (Ok(_), true) => metrics::Answer::Answered,
+                    (Ok(_), false) => metrics::Answer::Unanswered,
+                },
+                started.elapsed(),
+            );
             let answer_id = match stored {
                 Ok(ids) => ids.into_iter().next().unwrap_or_default(),
                 Err(error) => {
@@ -264,6 +273,29 @@ impl AssistantService for AssistantApi {
         });
         let stream: AskStream = Box::pin(ReceiverStream::new(rx));
         Ok(Response::new(stream))
+    }
+}
+
+#[autometrics(objective = ASSISTANT_OBJECTIVE, error_if = runmesh_platform::error::server_fault)]
+#[tonic::async_trait]
+impl AssistantService for AssistantApi {
+    type AskStream = AskStream;
+
+    async fn ask(
+        &self,
+        request: Request<proto::AskRequest>,
+    ) -> Result<Response<Self::AskStream>, Status> {
+        let started = Instant::now();
+        let result = self.start_answer(request, started).await;
+        if result.is_err() {
+            let outcome = if runmesh_platform::error::server_fault(&result) {
+                metrics::Answer::Failed
+            } else {
+                metrics::Answer::Refused
+            };
+            metrics::answered(outcome, started.elapsed());
+        }
+        result
     }
 
     async fn list_conversations(

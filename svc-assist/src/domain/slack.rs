@@ -104,6 +104,54 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: Option<&Value>, ke
     }
 }
 
+/// Refusals of a message itself, named as such in the error metric (any other code is `other`:
+/// the label's values stay a fixed set whatever a server answers).
+const REJECTED: &[&str] = &[
+    "msg_too_long",
+    "no_text",
+    "invalid_blocks",
+    "invalid_arguments",
+    "invalid_form_data",
+    "too_many_attachments",
+    "restricted_action",
+    "not_in_channel",
+    "channel_is_archived",
+];
+
+/// The `error` label of an answer that was not `ok` (`None` for `ok: true`): `ratelimited` for
+/// HTTP 429, `http_5xx`, Slack's own code when it is one this module knows, `http_4xx` or
+/// `bad_answer` without a JSON body, else `other`.
+pub fn error_label(status: u16, body: Option<&Value>) -> Option<&'static str> {
+    if status == 429 {
+        return Some("ratelimited");
+    }
+    if status >= 500 {
+        return Some("http_5xx");
+    }
+    let Some(body) = body else {
+        return Some(if (200..300).contains(&status) {
+            "bad_answer"
+        } else {
+            "http_4xx"
+        });
+    };
+    if body.get("ok").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    let code = body
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Some(
+        [STOP, INVALID_RECIPIENT, TRANSIENT, REJECTED]
+            .iter()
+            .flat_map(|codes| codes.iter())
+            .find(|known| **known == code)
+            .copied()
+            .unwrap_or("other"),
+    )
+}
+
 /// What a successful answer yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
@@ -249,6 +297,33 @@ mod tests {
             classify(200, None, Some(&err("msg_too_long")), Key::Ts),
             Outcome::Rejected(_)
         ));
+    }
+
+    #[test]
+    fn error_labels_are_a_fixed_set() {
+        let err = |e: &str| json!({"ok": false, "error": e});
+        assert_eq!(error_label(200, Some(&json!({"ok": true}))), None);
+        assert_eq!(error_label(429, None), Some("ratelimited"));
+        assert_eq!(error_label(502, Some(&err("x"))), Some("http_5xx"));
+        assert_eq!(error_label(404, None), Some("http_4xx"));
+        assert_eq!(error_label(200, None), Some("bad_answer"));
+        assert_eq!(
+            error_label(200, Some(&err("invalid_auth"))),
+            Some("invalid_auth")
+        );
+        assert_eq!(
+            error_label(200, Some(&err("channel_not_found"))),
+            Some("channel_not_found")
+        );
+        assert_eq!(
+            error_label(200, Some(&err("msg_too_long"))),
+            Some("msg_too_long")
+        );
+        assert_eq!(
+            error_label(200, Some(&err("a_runner_id_42"))),
+            Some("other")
+        );
+        assert_eq!(error_label(200, Some(&json!({"ok": false}))), Some("other"));
     }
 
     #[test]

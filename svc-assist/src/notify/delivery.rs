@@ -31,6 +31,7 @@ use crate::config::AssistConfig;
 use crate::domain::slack::{self, Outcome};
 use crate::domain::templates::link_label;
 use crate::domain::{Channel, DeliveryStatus, RetrySchedule, Templates};
+use crate::metrics;
 use crate::notify::planner::Recipient;
 use crate::notify::slack::{CallError, SlackClient};
 use crate::notify::workspace::Workspace;
@@ -233,6 +234,7 @@ impl DeliveryWorker {
             .exec(&self.db)
             .await?
             .rows_affected;
+        metrics::notifications(Channel::Slack, metrics::Outcome::Ambiguous, ambiguous);
         if ambiguous > 0 {
             tracing::warn!(
                 deliveries = ambiguous,
@@ -646,7 +648,7 @@ impl DeliveryWorker {
             .filter(profile::Column::UserId.eq(user_id))
             .exec(&txn)
             .await?;
-        delivery::Entity::update_many()
+        let skipped = delivery::Entity::update_many()
             .col_expr(
                 delivery::Column::Status,
                 Expr::value(DeliveryStatus::Skipped.code()),
@@ -664,8 +666,10 @@ impl DeliveryWorker {
                 DeliveryStatus::Digest.code(),
             ]))
             .exec(&txn)
-            .await?;
+            .await?
+            .rows_affected;
         txn.commit().await?;
+        metrics::notifications(Channel::Slack, metrics::Outcome::Suppressed, skipped);
         tracing::warn!(%user_id, %error, "Slack refused a runner's member id; their Slack delivery is off until it changes");
         Ok(())
     }
@@ -726,10 +730,21 @@ impl DeliveryWorker {
                 )
                 .col_expr(delivery::Column::LastError, Expr::value(error.clone())),
         };
-        update
+        let settled = update
             .filter(delivery::Column::Id.is_in(claim.delivery_ids.clone()))
             .exec(&self.db)
-            .await?;
+            .await?
+            .rows_affected;
+        let outcome = match settle {
+            Settle::Sent(_) => Some(metrics::Outcome::Sent),
+            Settle::Failed(_) => Some(metrics::Outcome::Failed),
+            Settle::Ambiguous(_) => Some(metrics::Outcome::Ambiguous),
+            Settle::Skipped(_) => Some(metrics::Outcome::Suppressed),
+            Settle::Retry { .. } | Settle::Hold { .. } => None,
+        };
+        if let Some(outcome) = outcome {
+            metrics::notifications(Channel::Slack, outcome, settled);
+        }
         // From the answer, not the request: Slack saw the request arrive before it answered, so
         // the next one arrives at least the interval after it, however long each took in flight.
         let free_at = request_left.map_or(now, |_| now + self.channel_interval);

@@ -18,6 +18,7 @@ use crate::domain::{
     channel_enabled,
 };
 use crate::error::Error;
+use crate::metrics;
 use crate::store::{channel_pref, delivery, notification, profile, settings};
 
 /// A value shown beside the text.
@@ -293,6 +294,10 @@ impl Planner {
         let in_inbox = recipient.enabled(planned.category, Channel::Inbox);
         let to_slack = self.slack_on && recipient.enabled(planned.category, Channel::Slack);
         if !in_inbox && !to_slack {
+            metrics::notifications(Channel::Inbox, metrics::Outcome::Suppressed, 1);
+            if self.slack_on {
+                metrics::notifications(Channel::Slack, metrics::Outcome::Suppressed, 1);
+            }
             return Ok(None);
         }
         let language = recipient.language();
@@ -375,8 +380,23 @@ impl Planner {
         if inserted == 0 {
             return Ok(None);
         }
+        metrics::notifications(
+            Channel::Inbox,
+            if in_inbox {
+                metrics::Outcome::Sent
+            } else {
+                metrics::Outcome::Suppressed
+            },
+            1,
+        );
+        if self.slack_on && !to_slack {
+            metrics::notifications(Channel::Slack, metrics::Outcome::Suppressed, 1);
+        }
         if to_slack {
             let (status, due) = slack_schedule(planned, recipient, now);
+            if matches!(status, DeliveryStatus::Deferred | DeliveryStatus::Digest) {
+                metrics::notifications(Channel::Slack, metrics::Outcome::Deferred, 1);
+            }
             delivery::Entity::insert(delivery::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 notification_id: Set(id),

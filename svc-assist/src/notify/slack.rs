@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::Secret;
-use crate::domain::slack::{Key, Outcome, classify};
+use crate::domain::slack::{Key, Outcome, classify, error_label};
 
 /// A call that got no classifiable answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +76,10 @@ impl SlackClient {
     async fn call(&self, request: reqwest::RequestBuilder, key: Key) -> Result<Outcome, CallError> {
         let response = request.send().await.map_err(|error| {
             if error.is_connect() || error.is_builder() {
+                crate::metrics::slack_error("connection_failed");
                 CallError::NotSent(describe(&error))
             } else {
+                crate::metrics::slack_error("answer_lost");
                 CallError::Lost(describe(&error))
             }
         })?;
@@ -87,11 +89,14 @@ impl SlackClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| CallError::Lost(describe(&error)))?;
+        let bytes = response.bytes().await.map_err(|error| {
+            crate::metrics::slack_error("answer_lost");
+            CallError::Lost(describe(&error))
+        })?;
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if let Some(error) = error_label(status, body.as_ref()) {
+            crate::metrics::slack_error(error);
+        }
         Ok(classify(status, retry_after.as_deref(), body.as_ref(), key))
     }
 }

@@ -79,6 +79,7 @@ impl Workspace {
         if state.stopped.is_some() && !was_stopped {
             stopped_loudly(state.stopped.as_deref().unwrap_or_default());
         }
+        crate::metrics::slack_stopped(state.stopped.is_some());
         Ok(())
     }
 
@@ -93,6 +94,7 @@ impl Workspace {
         if first {
             stopped_loudly(reason);
         }
+        crate::metrics::slack_stopped(true);
         self.save(db).await
     }
 
@@ -131,7 +133,8 @@ impl Workspace {
     }
 }
 
-/// The loud part: an error log, and a metric (`function_calls_total{function="slack_workspace_stopped"}`).
+/// The loud part: an error log, and metrics (`function_calls_total{function="slack_workspace_stopped"}`;
+/// `runmesh_assist_slack_delivery_stopped` is set by the callers).
 #[autometrics::autometrics]
 fn slack_workspace_stopped(reason: &str) {
     tracing::error!(
