@@ -23,6 +23,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::events;
+use crate::meetups;
 use crate::store::{crew, invite, member};
 use crate::wire;
 
@@ -441,6 +442,7 @@ impl Social {
                     &events::member_left(crew_id, &caller.user_id, proto::CrewLeaveReason::Left),
                 )
                 .await?;
+                meetups::withdraw_from_members_only(&txn, crew_id, &caller.user_id).await?;
             }
             Standing::Requested => {
                 member::Entity::delete_by_id((crew_id, caller.user_id.clone()))
@@ -689,6 +691,7 @@ impl Social {
                 &events::member_left(crew_id, user_id, reason),
             )
             .await?;
+            meetups::withdraw_from_members_only(&txn, crew_id, user_id).await?;
         } else if target == Standing::None && !ban {
             return Err(Error::MemberNotFound(user_id.to_owned()));
         }

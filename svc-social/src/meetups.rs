@@ -499,6 +499,40 @@ pub(crate) async fn promote(
     Ok(active.update(txn).await?)
 }
 
+/// Takes back a runner's answers to the crew's upcoming members-only meetups: they left the
+/// crew (or were removed), so the place goes to the waitlist.
+pub(crate) async fn withdraw_from_members_only(
+    txn: &DatabaseTransaction,
+    crew_id: Uuid,
+    user_id: &str,
+) -> Result<(), Error> {
+    let upcoming: Vec<Uuid> = meetup::Entity::find()
+        .select_only()
+        .column(meetup::Column::Id)
+        .filter(meetup::Column::CrewId.eq(crew_id))
+        .filter(meetup::Column::MembersOnly.eq(true))
+        .filter(meetup::Column::Status.eq(MeetupStatus::Scheduled.code()))
+        .filter(meetup::Column::StartsAt.gt(wire::now()))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if upcoming.is_empty() {
+        return Ok(());
+    }
+    let answered: Vec<Uuid> = rsvp::Entity::find()
+        .select_only()
+        .column(rsvp::Column::MeetupId)
+        .filter(rsvp::Column::UserId.eq(user_id))
+        .filter(rsvp::Column::MeetupId.is_in(upcoming))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    for meetup_id in answered {
+        withdraw(txn, meetup_id, user_id).await?;
+    }
+    Ok(())
+}
+
 /// Takes back a runner's answer (their account is gone), promoting the waitlist when they were
 /// going.
 pub(crate) async fn withdraw(

@@ -23,6 +23,7 @@ on_both_backends!(
     reports_hide_content_at_the_threshold_exactly_once,
     posting_too_fast_is_refused_with_retry_info,
     meetups_waitlist_and_promote_in_order,
+    leaving_a_crew_gives_up_members_only_places,
     watching_a_meetup_streams_its_changes,
     reminders_fire_once_across_replicas,
     a_weekly_meetup_schedules_its_next_occurrence_once,
@@ -601,6 +602,101 @@ async fn meetups_waitlist_and_promote_in_order(backend: Backend) {
         }
     })
     .await;
+}
+
+async fn leaving_a_crew_gives_up_members_only_places(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let crew = h
+        .crew("owner", "Leavers Crew", proto::CrewVisibility::Public)
+        .await;
+    for n in 0..4 {
+        h.join(&crew.crew_id, &format!("r{n}")).await.unwrap();
+    }
+    let members_only = h.meetup(&crew.crew_id, "owner", 1).await.unwrap();
+    let open = h
+        .client()
+        .create_meetup(h.as_runner(
+            proto::CreateMeetupRequest {
+                crew_id: crew.crew_id.clone(),
+                meetup: Some(proto::Meetup {
+                    members_only: false,
+                    ..support::meetup_spec(1, chrono::Duration::days(2))
+                }),
+            },
+            "owner",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .meetup
+        .unwrap();
+    for runner in ["r0", "r1", "r2"] {
+        h.rsvp(&members_only.meetup_id, runner, true).await.unwrap();
+    }
+    h.rsvp(&open.meetup_id, "r0", true).await.unwrap();
+    let attendees = |meetup_id: String| {
+        let h = &h;
+        async move {
+            let got = h
+                .client()
+                .get_meetup(h.as_runner(proto::GetMeetupRequest { meetup_id }, "owner"))
+                .await
+                .unwrap()
+                .into_inner();
+            let ids = |list: &[proto::Attendee]| -> Vec<String> {
+                list.iter().map(|a| a.user_id.clone()).collect()
+            };
+            (ids(&got.going), ids(&got.waitlist))
+        }
+    };
+
+    // r0 leaves: their members-only place goes to the first in line; the open meetup keeps them.
+    h.client()
+        .leave_crew(h.as_runner(
+            proto::LeaveCrewRequest {
+                crew_id: crew.crew_id.clone(),
+            },
+            "r0",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        attendees(members_only.meetup_id.clone()).await,
+        (vec!["r1".to_owned()], vec!["r2".to_owned()])
+    );
+    assert_eq!(
+        attendees(open.meetup_id.clone()).await,
+        (vec!["r0".to_owned()], vec![])
+    );
+    let promoted: Vec<String> = h
+        .events::<proto::MeetupPromoted>()
+        .await
+        .into_iter()
+        .map(|e| e.user_id)
+        .collect();
+    assert_eq!(promoted, ["r1"]);
+
+    // A removed member loses theirs too; the waitlist moves up.
+    h.client()
+        .remove_member(h.as_runner(
+            proto::RemoveMemberRequest {
+                crew_id: crew.crew_id.clone(),
+                user_id: "r1".to_owned(),
+                ban: false,
+            },
+            "owner",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        attendees(members_only.meetup_id.clone()).await,
+        (vec!["r2".to_owned()], vec![])
+    );
+    let status = h
+        .rsvp(&members_only.meetup_id, "r0", true)
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "MEMBERS_ONLY");
 }
 
 async fn watching_a_meetup_streams_its_changes(backend: Backend) {
