@@ -20,7 +20,7 @@ use runmesh_platform::db::begin_write;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
@@ -641,7 +641,7 @@ impl DeliveryWorker {
     /// and skip their other Slack deliveries.
     async fn invalidate_recipient(&self, user_id: &str, error: &str) -> Result<(), DbErr> {
         let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         profile::Entity::update_many()
             .col_expr(profile::Column::SlackInvalid, Expr::value(error))
             .col_expr(profile::Column::SlackChannelId, Expr::value(""))
