@@ -35,6 +35,7 @@ use zip::ZipArchive;
 
 use crate::domain::{self, ManualRunInput};
 use crate::error::Error;
+use crate::metrics::{self, ArchiveRunning, Outcome, Source};
 use crate::runs::{ArchiveMark, ManualEntry, Runs, Upload, sha256_hex};
 use crate::store::archive::{entry, import};
 use crate::wire;
@@ -199,7 +200,9 @@ impl Archives {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(row.id, sender);
         let this = Arc::clone(self);
-        self.tasks.spawn(async move { this.run(row).await });
+        let running = ArchiveRunning::start();
+        self.tasks
+            .spawn(async move { this.run(row, running).await });
     }
 
     fn notify(&self, id: Uuid) {
@@ -213,24 +216,26 @@ impl Archives {
         }
     }
 
-    async fn run(self: Arc<Self>, row: import::Model) {
+    async fn run(self: Arc<Self>, row: import::Model, running: ArchiveRunning) {
         let id = row.id;
         let shutdown = self.shutdown.clone();
         let outcome = tokio::select! {
             outcome = self.work(&row) => outcome,
             () = shutdown.cancelled() => Ok(Finished::Interrupted),
         };
+        // No longer running here before anyone can read the import's end.
+        drop(running);
         let end = match outcome {
             Ok(Finished::Interrupted) => None,
-            Ok(Finished::Done) => Some(("done", String::new())),
+            Ok(Finished::Done) => Some(("done", String::new(), None)),
             Err(Error::Database(err)) => {
                 // Left running: the next start resumes it.
                 tracing::error!(import_id = %id, error = %err, "archive import stopped on a database error");
                 None
             }
-            Err(err) => Some(("failed", err.to_string())),
+            Err(err) => Some(("failed", err.to_string(), Some(metrics::reason(&err)))),
         };
-        if let Some((state, error)) = end {
+        if let Some((state, error, failure)) = end {
             let update = import::ActiveModel {
                 id: Set(id),
                 state: Set(state.to_owned()),
@@ -241,6 +246,9 @@ impl Archives {
             if let Err(err) = update.update(self.runs.db()).await {
                 tracing::error!(import_id = %id, error = %err, "recording the end of an archive import");
             } else {
+                if let Some(reason) = failure {
+                    metrics::failed(Source::Archive, reason);
+                }
                 let _ = tokio::fs::remove_file(self.spool_path(id)).await;
             }
         }
@@ -317,9 +325,11 @@ impl Archives {
                 position,
                 entry: name,
             };
-            let result = if activity.filename.is_empty() {
-                self.import_manual(&row.owner_id, &activity, mark.clone())
-                    .await
+            let (format, result) = if activity.filename.is_empty() {
+                let result = self
+                    .import_manual(&row.owner_id, &activity, mark.clone())
+                    .await;
+                ("manual", result)
             } else {
                 self.import_file(
                     &row.owner_id,
@@ -332,7 +342,11 @@ impl Archives {
                 .await
             };
             let problem = match result {
-                Ok(()) => None,
+                Ok(()) => {
+                    // Its entry row was committed with the run.
+                    metrics::imported(Source::Archive, format, Outcome::Imported);
+                    None
+                }
                 Err(Error::DuplicateRun { run_id }) => Some((
                     "skipped",
                     "DUPLICATE_RUN",
@@ -353,10 +367,18 @@ impl Archives {
                 })
                 .exec_without_returning(self.runs.db())
                 .await;
-                if let Err(err) = inserted
-                    && !crate::store::is_unique_violation(&err)
-                {
-                    return Err(err.into());
+                match inserted {
+                    Ok(_) => {
+                        let outcome = if outcome == "skipped" {
+                            Outcome::Duplicate
+                        } else {
+                            Outcome::Failed(reason)
+                        };
+                        metrics::imported(Source::Archive, format, outcome);
+                    }
+                    // Recorded (and counted) by another process meanwhile.
+                    Err(err) if crate::store::is_unique_violation(&err) => {}
+                    Err(err) => return Err(err.into()),
                 }
             }
             self.notify(row.id);
@@ -372,39 +394,20 @@ impl Archives {
         zip: &Zip,
         index: &HashMap<String, usize>,
         max_file_bytes: u64,
-    ) -> Result<(), Error> {
-        let Some(&at) = index.get(activity.filename.trim_start_matches("./")) else {
-            return Err(Error::invalid(
-                "Filename",
-                format!("{} is not in the archive", activity.filename),
-            ));
+    ) -> (&'static str, Result<(), Error>) {
+        let bytes = match read_file(activity, zip, index, max_file_bytes).await {
+            Ok(bytes) => bytes,
+            Err(err) => return ("unknown", Err(err)),
         };
-        let zip = Arc::clone(zip);
-        let bytes = tokio::task::spawn_blocking(move || {
-            let mut archive = zip.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut file = archive
-                .by_index(at)
-                .map_err(|err| Error::BadFile(domain::ParseError::CorruptFile(err.to_string())))?;
-            let mut bytes = Vec::new();
-            (&mut file)
-                .take(max_file_bytes + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|err| Error::BadFile(domain::ParseError::CorruptFile(err.to_string())))?;
-            if bytes.len() as u64 > max_file_bytes {
-                return Err(Error::FileTooLarge {
-                    limit: max_file_bytes,
-                });
-            }
-            Ok(bytes)
-        })
-        .await??;
+        let format = metrics::file_format(&bytes);
         let file_name = activity
             .filename
             .rsplit('/')
             .next()
             .unwrap_or_default()
             .to_owned();
-        self.runs
+        let imported = self
+            .runs
             .import(
                 owner,
                 Upload {
@@ -418,7 +421,8 @@ impl Archives {
                 },
             )
             .await
-            .map(|_| ())
+            .map(|_| ());
+        (format, imported)
     }
 
     async fn import_manual(
@@ -610,6 +614,41 @@ impl Archives {
             }
         }))
     }
+}
+
+/// The bytes of `activity`'s file in the export, at most `max_file_bytes`.
+async fn read_file(
+    activity: &Row,
+    zip: &Zip,
+    index: &HashMap<String, usize>,
+    max_file_bytes: u64,
+) -> Result<Vec<u8>, Error> {
+    let Some(&at) = index.get(activity.filename.trim_start_matches("./")) else {
+        return Err(Error::invalid(
+            "Filename",
+            format!("{} is not in the archive", activity.filename),
+        ));
+    };
+    let zip = Arc::clone(zip);
+    let bytes = tokio::task::spawn_blocking(move || {
+        let mut archive = zip.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut file = archive
+            .by_index(at)
+            .map_err(|err| Error::BadFile(domain::ParseError::CorruptFile(err.to_string())))?;
+        let mut bytes = Vec::new();
+        (&mut file)
+            .take(max_file_bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|err| Error::BadFile(domain::ParseError::CorruptFile(err.to_string())))?;
+        if bytes.len() as u64 > max_file_bytes {
+            return Err(Error::FileTooLarge {
+                limit: max_file_bytes,
+            });
+        }
+        Ok(bytes)
+    })
+    .await??;
+    Ok(bytes)
 }
 
 fn finished(import: &proto::ArchiveImport) -> bool {

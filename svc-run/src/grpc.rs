@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::archive::Archives;
 use crate::domain::{self, ManualRunInput};
 use crate::error::Error;
+use crate::metrics::{self, Source};
 use crate::runs::{ManualEntry, Period, RunChanges, RunQuery, Runs, Upload};
 use crate::wire;
 
@@ -96,8 +97,13 @@ impl RunService for RunApi {
             violations.add("file_name", "at most 255 characters");
         }
         let visibility = parse_visibility(&mut violations, "visibility", first.visibility);
+        // Refused before the file is read: counted, its format unknown.
+        let refused = |error: Error| -> Status {
+            metrics::imported(Source::File, "unknown", metrics::outcome_of(&error));
+            error.into()
+        };
         if !violations.is_empty() {
-            return Err(Error::InvalidInput(violations.into_vec()).into());
+            return Err(refused(Error::InvalidInput(violations.into_vec())));
         }
         let mut bytes = Vec::new();
         let mut append = |chunk: Option<HttpBody>| -> Result<(), Error> {
@@ -108,14 +114,15 @@ impl RunService for RunApi {
             bytes.extend_from_slice(&data);
             Ok(())
         };
-        append(first.file)?;
+        append(first.file).map_err(refused)?;
         while let Some(message) = stream.message().await? {
-            append(message.file)?;
+            append(message.file).map_err(refused)?;
         }
         if bytes.is_empty() {
-            return Err(Error::invalid("file", "is empty").into());
+            return Err(refused(Error::invalid("file", "is empty")));
         }
-        let (row, overlapping) = self
+        let format = metrics::file_format(&bytes);
+        let imported = self
             .runs
             .import(
                 &caller.user_id,
@@ -129,7 +136,14 @@ impl RunService for RunApi {
                     archive_entry: None,
                 },
             )
-            .await?;
+            .await;
+        // `Runs::import` answers once the run's transaction committed.
+        let outcome = match &imported {
+            Ok(_) => metrics::Outcome::Imported,
+            Err(error) => metrics::outcome_of(error),
+        };
+        metrics::imported(Source::File, format, outcome);
+        let (row, overlapping) = imported?;
         let run = self.runs.get(&caller.user_id, row.id).await?;
         Ok(Response::new(proto::ImportRunResponse {
             run: Some(run),
@@ -340,13 +354,19 @@ impl RunService for RunApi {
     ) -> Result<Response<proto::StartArchiveImportResponse>, Status> {
         let caller = require_caller(&request)?;
         let mut stream = request.into_inner();
-        let mut spool = self.archives.spool().await?;
+        // An export refused at upload (too large, empty, not a safe zip) counts as a failure.
+        let refused = |error: &Error| metrics::failed(Source::Archive, metrics::reason(error));
+        let mut spool = self.archives.spool().await.inspect_err(refused)?;
         while let Some(message) = stream.message().await? {
             if let Some(body) = message.archive {
-                spool.write(&body.data).await?;
+                spool.write(&body.data).await.inspect_err(refused)?;
             }
         }
-        let id = self.archives.start(&caller.user_id, spool).await?;
+        let id = self
+            .archives
+            .start(&caller.user_id, spool)
+            .await
+            .inspect_err(refused)?;
         let archive_import = self.archives.snapshot(&caller.user_id, id).await?;
         Ok(Response::new(proto::StartArchiveImportResponse {
             archive_import: Some(archive_import),

@@ -12,6 +12,8 @@
 //!   the runner's runs).
 //!
 //! - [`archive`]: the Strava bulk-export import, in the background, resumed after a restart.
+//! - [`metrics`]: imports by source, format and outcome, their failures by reason, exports being
+//!   imported (docs/operations.md).
 //!
 //! - [`boards`], [`progress`], [`rankings`]: leaderboards (database truth, Redis fast path),
 //!   badges defined as data, goals, challenges and race results linked to registrations
@@ -28,6 +30,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod metrics;
 pub mod progress;
 pub mod ranking_grpc;
 pub mod rankings;
@@ -93,6 +96,7 @@ pub struct RunService {
 
 impl RunService {
     pub fn new(config: RunConfig) -> Self {
+        metrics::register();
         Self { config }
     }
 
