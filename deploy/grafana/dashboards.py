@@ -391,6 +391,66 @@ def runmesh_dashboard():
         ),
         w=12,
     )
+    layout.add(
+        timeseries(
+            "Files imported per second, by source and outcome",
+            [target(f"sum by (source, outcome) (rate(runmesh_run_imports_total[{RATE}]))", "{{source}} {{outcome}}")],
+            unit="reqps",
+            stack=True,
+            description="Activity files through ImportRun (file) and the activities of Strava exports (archive): imported once the run committed, duplicate (imported before), failed. Split by format (fit, gpx, tcx, manual, unknown) in Explore: runmesh_run_imports_total.",
+        ),
+        w=8,
+    )
+    layout.add(
+        timeseries(
+            "Import failures per second, by reason",
+            [target(f"sum by (source, reason) (rate(runmesh_run_import_failures_total[{RATE}]))", "{{source}} {{reason}}")],
+            unit="reqps",
+            stack=True,
+            description="CORRUPT_FILE, UNSUPPORTED_FILE, NO_TRACK, FILE_TOO_LARGE, TOO_MANY_POINTS: the runner's files; ANALYSIS_FAILED: a parser panicked (a bug); BAD_ARCHIVE: an export refused or unreadable; INTERNAL: a fault (see the logs).",
+        ),
+        w=8,
+    )
+    layout.add(
+        timeseries(
+            "Strava exports being imported",
+            [target("sum(runmesh_run_archive_imports_running)", "running now")],
+            description="Exports svc-run's processes are importing in the background (resumed after a restart).",
+        ),
+        w=8,
+    )
+
+    layout.row("Crews (svc-social)")
+    layout.add(
+        timeseries(
+            "Posts per second, by outcome",
+            [target(f"sum by (outcome) (rate(runmesh_social_posts_total[{RATE}]))", "{{outcome}}")],
+            unit="reqps",
+            stack=True,
+            description="CreatePost calls: created (committed), invalid, rate_limited (a wall of it is a spammer or a client retrying in a loop), refused, error.",
+        ),
+        w=8,
+    )
+    layout.add(
+        timeseries(
+            "Comments per second, by kind and outcome",
+            [target(f"sum by (kind, outcome) (rate(runmesh_social_comments_total[{RATE}]))", "{{kind}} {{outcome}}")],
+            unit="reqps",
+            stack=True,
+            description="CreateComment calls on posts (comment) and replies to comments (reply).",
+        ),
+        w=8,
+    )
+    layout.add(
+        timeseries(
+            "Reports per second, by kind and outcome",
+            [target(f"sum by (kind, outcome) (rate(runmesh_social_reports_total[{RATE}]))", "{{kind}} {{outcome}}")],
+            unit="reqps",
+            stack=True,
+            description="Moderation load: recorded reports land in the crews' queues; hidden is the report that reached the threshold and hid the content; repeated changed nothing.",
+        ),
+        w=8,
+    )
 
     layout.row("Notifications and the assistant (svc-assist)")
     layout.add(

@@ -78,6 +78,17 @@ pub struct Reported {
     pub reasons: Vec<String>,
 }
 
+/// What a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// Counted; the content stays as it was.
+    Recorded,
+    /// Counted, and it reached the threshold: this report hid the content.
+    Hidden,
+    /// The runner had reported it already: nothing changed.
+    Repeated,
+}
+
 /// A new post's row: what `CreatePost` writes (and [`crate::seed`] in bulk).
 pub fn new_post(
     id: Uuid,
@@ -593,7 +604,7 @@ impl Social {
         caller: &Caller,
         target: Target,
         reason: String,
-    ) -> Result<(), Error> {
+    ) -> Result<ReportOutcome, Error> {
         self.rate_limit(caller, Action::Report).await?;
         let txn = begin_write(&self.db).await?;
         let (view, author_id, _) = self.readable_target(&txn, caller, target).await?;
@@ -619,7 +630,7 @@ impl Social {
         .await?;
         if inserted == 0 {
             // Already reported by this runner: counted once.
-            return Ok(());
+            return Ok(ReportOutcome::Repeated);
         }
         let threshold = i32::try_from(self.config.report_threshold).unwrap_or(i32::MAX);
         // The rule of `domain::auto_hide_due`, as one conditional update per target.
@@ -689,8 +700,10 @@ impl Social {
         txn.commit().await?;
         if hidden == 1 {
             self.wake();
+            Ok(ReportOutcome::Hidden)
+        } else {
+            Ok(ReportOutcome::Recorded)
         }
-        Ok(())
     }
 
     /// The moderation queue: reported content not yet reviewed, hidden first (at most 100 of

@@ -23,6 +23,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::meetups::{MeetupChanges, MeetupSpec};
+use crate::metrics;
 use crate::watch::WatchHub;
 use crate::wire;
 
@@ -551,7 +552,7 @@ impl CrewService for SocialApi {
     ) -> Result<Response<proto::CreatePostResponse>, Status> {
         let caller = require_caller(&request)?;
         let r = request.into_inner();
-        let crew_id = id("crew_id", &r.crew_id)?;
+        let crew_id = id("crew_id", &r.crew_id).inspect_err(|_| metrics::post_invalid())?;
         let mut v = Violations::new();
         let category = proto::PostCategory::try_from(r.category)
             .ok()
@@ -562,12 +563,16 @@ impl CrewService for SocialApi {
         let title = text(&mut v, "title", &r.title, 1, limits::POST_TITLE);
         let body = text(&mut v, "body", &r.body, 1, limits::POST_BODY);
         let (Some(category), Some(title), Some(body)) = (category, title, body) else {
+            metrics::post_invalid();
             return Err(invalid(v));
         };
+        // Answered once the post is committed.
         let post = self
             .social
             .create_post(&caller, crew_id, category, title, body)
-            .await?;
+            .await;
+        metrics::posted(&post);
+        let post = post?;
         let names = self.names([caller.user_id]).await?;
         Ok(Response::new(proto::CreatePostResponse {
             post: Some(wire::post_message(&post, &names)),
@@ -685,20 +690,28 @@ impl CrewService for SocialApi {
     ) -> Result<Response<proto::CreateCommentResponse>, Status> {
         let caller = require_caller(&request)?;
         let r = request.into_inner();
-        let post_id = id("post_id", &r.post_id)?;
-        let parent = if r.parent_comment_id.is_empty() {
-            None
+        let reply = !r.parent_comment_id.is_empty();
+        let post_id = id("post_id", &r.post_id).inspect_err(|_| metrics::comment_invalid(reply))?;
+        let parent = if reply {
+            Some(
+                id("parent_comment_id", &r.parent_comment_id)
+                    .inspect_err(|_| metrics::comment_invalid(reply))?,
+            )
         } else {
-            Some(id("parent_comment_id", &r.parent_comment_id)?)
+            None
         };
         let mut v = Violations::new();
         let Some(body) = text(&mut v, "body", &r.body, 1, limits::COMMENT_BODY) else {
+            metrics::comment_invalid(reply);
             return Err(invalid(v));
         };
+        // Answered once the comment is committed.
         let comment = self
             .social
             .create_comment(&caller, post_id, parent, body)
-            .await?;
+            .await;
+        metrics::commented(reply, &comment);
+        let comment = comment?;
         let names = self.names([caller.user_id]).await?;
         Ok(Response::new(proto::CreateCommentResponse {
             comment: Some(wire::comment_message(&comment, &names)),
@@ -752,12 +765,16 @@ impl CrewService for SocialApi {
     ) -> Result<Response<proto::ReportResponse>, Status> {
         let caller = require_caller(&request)?;
         let r = request.into_inner();
-        let target = target("target", r.target)?;
+        let target = target("target", r.target).inspect_err(|_| metrics::report_invalid(None))?;
         let mut v = Violations::new();
         let Some(reason) = text(&mut v, "reason", &r.reason, 0, limits::REPORT_REASON) else {
+            metrics::report_invalid(Some(target));
             return Err(invalid(v));
         };
-        self.social.report(&caller, target, reason).await?;
+        // Answered once the report is committed.
+        let reported = self.social.report(&caller, target, reason).await;
+        metrics::reported(target, &reported);
+        reported?;
         Ok(Response::new(proto::ReportResponse {}))
     }
 

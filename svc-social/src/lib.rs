@@ -12,6 +12,7 @@
 //! - [`feed`]: members' runs from svc-run's events, never more than each run's owner shared;
 //! - [`events`]: the outbox and the consumer of svc-user's and svc-run's events;
 //!   [`erasure`]: what `UserDeleted` erases.
+//! - [`metrics`]: posts, comments and reports by outcome (docs/operations.md).
 
 pub mod board;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod events;
 pub mod feed;
 pub mod grpc;
 pub mod meetups;
+pub mod metrics;
 pub mod scheduler;
 pub mod seed;
 pub mod store;
@@ -67,6 +69,7 @@ pub struct SocialService {
 
 impl SocialService {
     pub fn new(config: SocialConfig) -> Self {
+        metrics::register();
         Self { config }
     }
 
