@@ -162,7 +162,12 @@ impl Dense {
                 self.vectors.write()[*i] = Some(vector);
             }
         }
-        Ok(self.vectors.read().iter().filter(|v| v.is_some()).count())
+        Ok(self.ready())
+    }
+
+    /// How many chunks have a vector (all of them once [`Dense::prepare`] is done).
+    pub fn ready(&self) -> usize {
+        self.vectors.read().iter().filter(|v| v.is_some()).count()
     }
 
     /// Chunk indexes by similarity to the question, best first; `None` when the question cannot

@@ -25,6 +25,8 @@ pub struct Bm25 {
     average_length: f64,
     /// How many chunks hold each term.
     document_frequency: HashMap<String, u32>,
+    /// Each article version's chunks in order: (origin, slug, language) → chunk indexes.
+    versions: HashMap<(&'static str, String, Lang), Vec<usize>>,
 }
 
 /// One retrieved passage.
@@ -39,7 +41,12 @@ impl Bm25 {
         let mut terms = Vec::with_capacity(chunks.len());
         let mut lengths = Vec::with_capacity(chunks.len());
         let mut document_frequency: HashMap<String, u32> = HashMap::new();
-        for chunk in &chunks {
+        let mut versions: HashMap<(&'static str, String, Lang), Vec<usize>> = HashMap::new();
+        for (index, chunk) in chunks.iter().enumerate() {
+            versions
+                .entry((chunk.origin, chunk.slug.clone(), chunk.lang))
+                .or_default()
+                .push(index);
             // Title and heading count twice: they say what the section is about.
             let text = format!(
                 "{title} {heading} {title} {heading} {body}",
@@ -69,6 +76,7 @@ impl Bm25 {
             lengths,
             average_length,
             document_frequency,
+            versions,
         }
     }
 
@@ -124,9 +132,27 @@ impl Bm25 {
         self.one_per_article(self.score(query, lang), lang, k)
     }
 
+    /// The chunk of `chunk`'s article in `lang` that stands for it: the section at the same
+    /// position (the built-in articles are translations section by section), else the version's
+    /// first section; `None` when the article has no version in `lang`.
+    fn counterpart(&self, chunk: usize, lang: Lang) -> Option<usize> {
+        let found = &self.chunks[chunk];
+        let version = self
+            .versions
+            .get(&(found.origin, found.slug.clone(), lang))?;
+        let position = self
+            .versions
+            .get(&(found.origin, found.slug.clone(), found.lang))
+            .and_then(|own| own.iter().position(|&i| i == chunk))
+            .unwrap_or(0);
+        version.get(position).or_else(|| version.first()).copied()
+    }
+
     /// One hit per article (origin and slug), ranked by the article's best hit, at most `k`.
-    /// The passage kept is the article's best in `lang` when that version matched at all, so a
-    /// question is answered from its own language's version of an article.
+    /// The passage kept is the article's best in `lang` when that version matched at all, else
+    /// its counterpart in `lang` when the article has that version (an English question that
+    /// matched only the Korean text of an article is answered from its English text), so a
+    /// question is answered from its own language's version of an article whenever there is one.
     pub fn one_per_article(&self, hits: Vec<Hit>, lang: Lang, k: usize) -> Vec<Hit> {
         let mut order: Vec<(&str, &str)> = Vec::new();
         let mut best: HashMap<(&str, &str), (Hit, Option<Hit>)> = HashMap::new();
@@ -156,7 +182,10 @@ impl Bm25 {
                     chunk: hit.chunk,
                     score: first.score.max(hit.score),
                 },
-                None => first,
+                None => Hit {
+                    chunk: self.counterpart(first.chunk, lang).unwrap_or(first.chunk),
+                    score: first.score,
+                },
             })
             .collect()
     }
@@ -282,6 +311,47 @@ mod tests {
         assert_eq!(fused[1].chunk, 3);
         assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-6);
         assert_eq!(cosine(&[1.0], &[1.0, 2.0]), 0.0);
+    }
+
+    #[test]
+    fn an_article_matched_only_in_the_other_language_is_given_in_the_question_language() {
+        let mut chunks = chunk_article(
+            "builtin",
+            Lang::En,
+            "max-heart-rate",
+            "# Maximum heart rate\n\n## Estimating it\n\nFormulas are rough.\n\n## Measuring it\n\nA field test after a warm-up.",
+        );
+        chunks.extend(chunk_article(
+            "builtin",
+            Lang::Ko,
+            "max-heart-rate",
+            "# 최대심박수\n\n## 추정하기\n\n공식은 대략적입니다.\n\n## 측정하기\n\n언덕 오르막 테스트를 합니다.",
+        ));
+        chunks.extend(chunk_article(
+            "operator",
+            Lang::Ko,
+            "han-river",
+            "# 한강 코스\n\n## 반포 코스\n\n언덕이 없는 평탄한 코스입니다.",
+        ));
+        let index = Bm25::new(chunks);
+        // "hill" reaches only the Korean texts (through 언덕).
+        let hits = index.search("hill", Lang::En, 3);
+        let found: Vec<(&str, Lang, &str)> = hits
+            .iter()
+            .map(|h| {
+                let c = &index.chunks()[h.chunk];
+                (c.slug.as_str(), c.lang, c.heading.as_str())
+            })
+            .collect();
+        assert!(
+            found.contains(&("max-heart-rate", Lang::En, "Measuring it")),
+            "{found:?}"
+        );
+        // An article with no English version stays in Korean.
+        assert!(
+            found.contains(&("han-river", Lang::Ko, "반포 코스")),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Spawns the assistant for tests and the evaluation: [`Mesh`] runs the real svc-run and svc-race
-//! as `runmesh up` does (`service::run`, one gRPC address, embedded SQLite, on loopback), and
+//! (and svc-social with [`Mesh::start_with_social`]) as `runmesh up` does (`service::run`, one
+//! gRPC address, embedded SQLite, on loopback), and
 //! [`Assist`] assembles the assistant over its own database with its tools pointed at the mesh.
 //! A [`FakeLlm`] is an OpenAI-compatible chat-completions server on 127.0.0.1:0.
 
@@ -23,6 +24,8 @@ use runmesh_proto::runmesh::race::v1 as race;
 use runmesh_proto::runmesh::race::v1::race_service_client::RaceServiceClient;
 use runmesh_proto::runmesh::run::v1 as run;
 use runmesh_proto::runmesh::run::v1::run_service_client::RunServiceClient;
+use runmesh_proto::runmesh::social::v1 as social;
+use runmesh_proto::runmesh::social::v1::crew_service_client::CrewServiceClient;
 use runmesh_svc_assist::assistant::{AssistantConfig, AssistantModule, Peers};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -49,7 +52,7 @@ fn seconds(s: i64) -> prost_types::Duration {
     }
 }
 
-/// svc-run and svc-race in one process on one loopback gRPC address.
+/// svc-run and svc-race (and svc-social when asked) in one process on one loopback gRPC address.
 pub struct Mesh {
     pub addr: SocketAddr,
     pub issuer: Arc<TestIssuer>,
@@ -77,7 +80,17 @@ pub fn authorized<T>(
 }
 
 impl Mesh {
+    /// svc-run and svc-race: the runner's crews are unavailable.
     pub async fn start() -> Self {
+        Self::start_services(false).await
+    }
+
+    /// svc-run, svc-race and svc-social.
+    pub async fn start_with_social() -> Self {
+        Self::start_services(true).await
+    }
+
+    async fn start_services(with_social: bool) -> Self {
         let issuer = Arc::new(TestIssuer::new());
         let data = tempfile::tempdir().unwrap();
         let settings = Settings {
@@ -89,7 +102,7 @@ impl Mesh {
             jwt_audience: issuer.audience.clone(),
             ..Settings::default()
         };
-        let services: Vec<Arc<dyn Service>> = vec![
+        let mut services: Vec<Arc<dyn Service>> = vec![
             Arc::new(runmesh_svc_run::RunService::new(
                 runmesh_svc_run::RunConfig::default(),
             )),
@@ -97,6 +110,11 @@ impl Mesh {
                 runmesh_svc_race::RaceConfig::default(),
             )),
         ];
+        if with_social {
+            services.push(Arc::new(runmesh_svc_social::SocialService::new(
+                runmesh_svc_social::SocialConfig::default(),
+            )));
+        }
         let shutdown = CancellationToken::new();
         let (ready, listening) = tokio::sync::oneshot::channel();
         tokio::spawn(service::run(
@@ -216,6 +234,76 @@ impl Mesh {
             .unwrap()
             .into_inner()
             .race
+            .unwrap()
+    }
+
+    /// A public crew created by `owner` (svc-social must be in the mesh).
+    pub async fn crew(&self, owner: &str, name: &str, region: &str) -> social::Crew {
+        let message = social::CreateCrewRequest {
+            name: name.to_owned(),
+            description: "Easy runs along the river".to_owned(),
+            region: region.to_owned(),
+            visibility: social::CrewVisibility::Public.into(),
+            ..Default::default()
+        };
+        CrewServiceClient::new(self.channel().await)
+            .create_crew(authorized(&self.issuer, message, owner, &["runner"]))
+            .await
+            .unwrap()
+            .into_inner()
+            .crew
+            .unwrap()
+    }
+
+    /// `user` joins the public crew `crew_id`.
+    pub async fn join(&self, user: &str, crew_id: &str) {
+        let message = social::JoinCrewRequest {
+            crew_id: crew_id.to_owned(),
+            ..Default::default()
+        };
+        CrewServiceClient::new(self.channel().await)
+            .join_crew(authorized(&self.issuer, message, user, &["runner"]))
+            .await
+            .unwrap();
+    }
+
+    /// A one-off group run of `crew_id` at `starts_at`, `meters` long, created by `owner`.
+    pub async fn meetup(
+        &self,
+        owner: &str,
+        crew_id: &str,
+        title: &str,
+        starts_at: DateTime<Utc>,
+        meters: u32,
+    ) -> social::Meetup {
+        let message = social::CreateMeetupRequest {
+            crew_id: crew_id.to_owned(),
+            meetup: Some(social::Meetup {
+                title: title.to_owned(),
+                description: "Two pace groups".to_owned(),
+                starts_at: Some(timestamp(starts_at)),
+                time_zone: "Asia/Seoul".to_owned(),
+                meeting_point: Some(social::MeetingPoint {
+                    name: "Yeouido Park".to_owned(),
+                    location: Some(social::GeoPoint {
+                        latitude: 37.526,
+                        longitude: 126.922,
+                    }),
+                }),
+                planned_distance_meters: meters,
+                pace_groups: vec!["5:30".to_owned(), "6:00".to_owned()],
+                capacity: 30,
+                members_only: true,
+                recurrence: social::Recurrence::None.into(),
+                ..Default::default()
+            }),
+        };
+        CrewServiceClient::new(self.channel().await)
+            .create_meetup(authorized(&self.issuer, message, owner, &["runner"]))
+            .await
+            .unwrap()
+            .into_inner()
+            .meetup
             .unwrap()
     }
 
