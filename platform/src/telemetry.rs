@@ -144,6 +144,18 @@ pub fn register_metrics(register: impl FnOnce(&mut Registry) + Send + 'static) {
     }
 }
 
+/// The series `register` adds, alone, in the Prometheus text format (a service's own metrics
+/// for its tests and debugging; the values are the process's).
+pub fn render_metrics(register: impl FnOnce(&mut Registry)) -> String {
+    let mut registry = Registry::default();
+    register(&mut registry);
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+        text.clear();
+    }
+    text
+}
+
 /// The registry autometrics exports, holding the platform's own gauges too.
 fn metrics_registry() -> Registry {
     let mut registry = Registry::default();

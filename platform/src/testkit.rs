@@ -400,3 +400,32 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The text of `GET /metrics` at `addr` (HTTP/1.0, so the body ends with the connection).
+pub async fn scrape_metrics(addr: impl std::net::ToSocketAddrs + Send + 'static) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap()
+}
+
+/// The value of `series` (name and labels exactly as exported) in a scrape; 0 when absent.
+pub fn metric_value(scraped: &str, series: &str) -> f64 {
+    scraped
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| {
+            v.split_whitespace().next().unwrap().parse().unwrap()
+        })
+}

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use runmesh_platform::testkit::free_port;
+use runmesh_platform::testkit::{free_port, scrape_metrics};
 use runmesh_proto::runmesh::user::v1::user_service_client::UserServiceClient;
 use runmesh_proto::runmesh::user::v1::{SignInRequest, SignUpRequest};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -112,25 +112,6 @@ fn users(addr: &str) -> UserServiceClient<Channel> {
         .timeout(Duration::from_secs(30))
         .connect_lazy();
     UserServiceClient::new(channel)
-}
-
-/// The text of `GET /metrics` at `addr` (HTTP/1.0, so the body ends with the connection).
-async fn scrape(addr: String) -> String {
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text
-    })
-    .await
-    .unwrap()
 }
 
 /// Runs `command` to completion off the async runtime.
@@ -269,7 +250,7 @@ async fn backup_while_serving_restores_to_the_same_state() {
         writer.await.unwrap();
     }
     // The domain and platform metrics are exported beside autometrics' (docs/operations.md).
-    let exported = scrape(metrics).await;
+    let exported = scrape_metrics(metrics).await;
     for series in [
         "runmesh_user_sign_ups_total{outcome=\"created\"}",
         "runmesh_health_serving{grpc_service=\"runmesh.user.v1.UserService\"} 1",

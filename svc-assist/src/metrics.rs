@@ -6,7 +6,6 @@
 use std::sync::{LazyLock, Once};
 use std::time::Duration;
 
-use runmesh_platform::telemetry::prometheus_client::encoding::text::encode;
 use runmesh_platform::telemetry::prometheus_client::metrics::counter::Counter;
 use runmesh_platform::telemetry::prometheus_client::metrics::family::Family;
 use runmesh_platform::telemetry::prometheus_client::metrics::gauge::Gauge;
@@ -69,13 +68,7 @@ fn register_into(registry: &mut Registry) {
 /// svc-assist's series in the Prometheus text format, as `/metrics` adds them (for tests and
 /// debugging; the values are the process's).
 pub fn render() -> String {
-    let mut registry = Registry::default();
-    register_into(&mut registry);
-    let mut text = String::new();
-    if encode(&mut text, &registry).is_err() {
-        text.clear();
-    }
-    text
+    runmesh_platform::telemetry::render_metrics(register_into)
 }
 
 /// What became of a notification on a channel.

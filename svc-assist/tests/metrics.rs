@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use runmesh_platform::config::Settings;
+use runmesh_platform::testkit::{metric_value, scrape_metrics};
 use runmesh_proto::runmesh::notify::v1 as proto;
 use runmesh_proto::runmesh::run::v1 as run_proto;
 use runmesh_proto::runmesh::user::v1 as user_proto;
@@ -29,27 +30,6 @@ fn record(owner: &str, seconds: i64) -> run_proto::PersonalRecordSet {
     }
 }
 
-async fn scrape(addr: SocketAddr) -> String {
-    // reqwest is built without a default crypto provider; ring is the workspace's.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The value of `series` (name and labels exactly as exported) in a scrape; 0 when absent.
-fn value(scraped: &str, series: &str) -> f64 {
-    scraped
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| {
-            v.split_whitespace().next().unwrap().parse().unwrap()
-        })
-}
-
 const INBOX_SENT: &str = r#"runmesh_assist_notifications_total{channel="inbox",outcome="sent"}"#;
 const INBOX_SUPPRESSED: &str =
     r#"runmesh_assist_notifications_total{channel="inbox",outcome="suppressed"}"#;
@@ -61,8 +41,9 @@ const INVALID_AUTH: &str = r#"runmesh_assist_slack_errors_total{error="invalid_a
 const STOPPED: &str = "runmesh_assist_slack_delivery_stopped";
 
 async fn notifications_and_slack_show_on_metrics(backend: Backend, metrics: SocketAddr) {
-    let before = scrape(metrics).await;
-    let delta = |after: &str, series: &str| value(after, series) - value(&before, series);
+    let before = scrape_metrics(metrics).await;
+    let delta =
+        |after: &str, series: &str| metric_value(after, series) - metric_value(&before, series);
     let h = Harness::start(backend).await;
     // ada's first post meets a 5xx and is retried; bea has no Slack id; cal turned achievements
     // off in their profile.
@@ -88,7 +69,7 @@ async fn notifications_and_slack_show_on_metrics(backend: Backend, metrics: Sock
         h.slack_statuses("bea").await == [proto::DeliveryStatus::Skipped]
     })
     .await;
-    let after = scrape(metrics).await;
+    let after = scrape_metrics(metrics).await;
     assert_eq!(delta(&after, INBOX_SENT), 2.0, "ada's and bea's:\n{after}");
     assert_eq!(delta(&after, INBOX_SUPPRESSED), 1.0, "cal's:\n{after}");
     assert_eq!(delta(&after, SLACK_SENT), 1.0, "ada's:\n{after}");
@@ -98,7 +79,7 @@ async fn notifications_and_slack_show_on_metrics(backend: Backend, metrics: Sock
         "bea's (no Slack id) and cal's (off):\n{after}"
     );
     assert_eq!(delta(&after, HTTP_5XX), 1.0, "{after}");
-    assert_eq!(value(&after, STOPPED), 0.0, "{after}");
+    assert_eq!(metric_value(&after, STOPPED), 0.0, "{after}");
 
     // Slack refuses the token: delivery stops, and the gauge the alert watches says so.
     h.slack
@@ -108,8 +89,8 @@ async fn notifications_and_slack_show_on_metrics(backend: Backend, metrics: Sock
         h.stats().await.slack_state() == proto::SlackWorkspaceState::Stopped
     })
     .await;
-    let stopped = scrape(metrics).await;
-    assert_eq!(value(&stopped, STOPPED), 1.0, "{stopped}");
+    let stopped = scrape_metrics(metrics).await;
+    assert_eq!(metric_value(&stopped, STOPPED), 1.0, "{stopped}");
     assert_eq!(delta(&stopped, INVALID_AUTH), 1.0, "{stopped}");
     assert_eq!(delta(&stopped, SLACK_SENT), 1.0, "nothing more was sent");
     for series in [

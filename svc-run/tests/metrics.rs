@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use runmesh_platform::config::Settings;
+use runmesh_platform::testkit::{metric_value, scrape_metrics};
 use runmesh_proto::google::api::HttpBody;
 use runmesh_proto::runmesh::run::v1 as proto;
 use runmesh_svc_run::{RunConfig, RunService};
@@ -23,35 +24,6 @@ use support::{ALICE, Backend, Harness, assert_status, fixture};
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use zip::write::SimpleFileOptions;
-
-/// The text of `GET /metrics` at `addr` (HTTP/1.0, so the body ends with the connection).
-async fn scrape(addr: SocketAddr) -> String {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text
-    })
-    .await
-    .unwrap()
-}
-
-/// The value of `series` (name and labels exactly as exported) in a scrape; 0 when absent.
-fn value(scraped: &str, series: &str) -> f64 {
-    scraped
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| {
-            v.split_whitespace().next().unwrap().parse().unwrap()
-        })
-}
 
 fn imports(source: &str, format: &str, outcome: &str) -> String {
     format!(
@@ -126,8 +98,9 @@ async fn watch_to_end(h: &Harness, id: &str) -> proto::ArchiveImport {
 }
 
 async fn imports_show_on_metrics(backend: Backend, metrics: SocketAddr) {
-    let before = scrape(metrics).await;
-    let delta = |after: &str, series: &str| value(after, series) - value(&before, series);
+    let before = scrape_metrics(metrics).await;
+    let delta =
+        |after: &str, series: &str| metric_value(after, series) - metric_value(&before, series);
     let h = Harness::start(backend).await;
     let private = proto::Visibility::Private;
 
@@ -163,7 +136,7 @@ async fn imports_show_on_metrics(backend: Backend, metrics: SocketAddr) {
         .await
         .unwrap_err();
     assert_status(&corrupt, Code::InvalidArgument, "CORRUPT_FILE");
-    let after = scrape(metrics).await;
+    let after = scrape_metrics(metrics).await;
     for (series, expected) in [
         (imports("file", "fit", "imported"), 1.0),
         (imports("file", "tcx", "imported"), 1.0),
@@ -179,7 +152,10 @@ async fn imports_show_on_metrics(backend: Backend, metrics: SocketAddr) {
     let refused = start_archive(&h, b"not a zip at all").await.unwrap_err();
     assert_status(&refused, Code::InvalidArgument, "BAD_ARCHIVE");
     assert_eq!(
-        delta(&scrape(metrics).await, &failures("archive", "BAD_ARCHIVE")),
+        delta(
+            &scrape_metrics(metrics).await,
+            &failures("archive", "BAD_ARCHIVE")
+        ),
         1.0
     );
 
@@ -196,15 +172,19 @@ async fn imports_show_on_metrics(backend: Backend, metrics: SocketAddr) {
     };
     let started = start_archive(&h, &export()).await.unwrap();
     if let Some(txn) = lock {
-        let running = scrape(metrics).await;
-        assert_eq!(value(&running, RUNNING), 1.0, "{running}");
+        let running = scrape_metrics(metrics).await;
+        assert_eq!(metric_value(&running, RUNNING), 1.0, "{running}");
         txn.rollback().await.unwrap();
     }
     let done = watch_to_end(&h, &started.import_id).await;
     assert_eq!(done.state(), proto::archive_import::State::Done, "{done:?}");
     assert_eq!((done.imported, done.failed), (2, 1), "{:?}", done.problems);
-    let after = scrape(metrics).await;
-    assert_eq!(value(&after, RUNNING), 0.0, "back to 0 once DONE:\n{after}");
+    let after = scrape_metrics(metrics).await;
+    assert_eq!(
+        metric_value(&after, RUNNING),
+        0.0,
+        "back to 0 once DONE:\n{after}"
+    );
     for (series, expected) in [
         (imports("archive", "gpx", "imported"), 1.0),
         (imports("archive", "manual", "imported"), 1.0),

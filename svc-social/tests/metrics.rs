@@ -8,44 +8,16 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use runmesh_platform::config::Settings;
+use runmesh_platform::testkit::{metric_value, scrape_metrics};
 use runmesh_proto::runmesh::social::v1 as proto;
 use runmesh_svc_social::{SocialConfig, SocialService};
 use support::{Backend, Harness, assert_status, test_config};
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
-
-/// The text of `GET /metrics` at `addr` (HTTP/1.0, so the body ends with the connection).
-async fn scrape(addr: SocketAddr) -> String {
-    tokio::task::spawn_blocking(move || {
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text
-    })
-    .await
-    .unwrap()
-}
-
-/// The value of `series` (name and labels exactly as exported) in a scrape; 0 when absent.
-fn value(scraped: &str, series: &str) -> f64 {
-    scraped
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| {
-            v.split_whitespace().next().unwrap().parse().unwrap()
-        })
-}
 
 fn posts(outcome: &str) -> String {
     format!(r#"runmesh_social_posts_total{{outcome="{outcome}"}}"#)
@@ -96,8 +68,9 @@ async fn report(
 }
 
 async fn board_activity_shows_on_metrics(backend: Backend, metrics: SocketAddr) {
-    let before = scrape(metrics).await;
-    let delta = |after: &str, series: &str| value(after, series) - value(&before, series);
+    let before = scrape_metrics(metrics).await;
+    let delta =
+        |after: &str, series: &str| metric_value(after, series) - metric_value(&before, series);
     // Two posts per window, and three distinct reporters hide content.
     let config = SocialConfig {
         post_limit: 2,
@@ -142,7 +115,7 @@ async fn board_activity_shows_on_metrics(backend: Backend, metrics: SocketAddr) 
             .await
             .unwrap();
     }
-    let after = scrape(metrics).await;
+    let after = scrape_metrics(metrics).await;
     for (series, expected) in [
         (posts("created"), 2.0),
         (posts("invalid"), 1.0),
