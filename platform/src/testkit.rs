@@ -429,3 +429,19 @@ pub fn metric_value(scraped: &str, series: &str) -> f64 {
             v.split_whitespace().next().unwrap().parse().unwrap()
         })
 }
+
+/// Starts telemetry as a process does (call it after the service's constructor registered its
+/// metrics) and serves `/metrics` on a loopback port until the token is cancelled.
+pub async fn serve_test_metrics(
+    service_name: &str,
+) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+    crate::telemetry::init(&crate::config::Settings::default(), service_name).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = crate::telemetry::serve_metrics(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    (server.local_addr(), shutdown)
+}

@@ -10,13 +10,11 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use runmesh_platform::config::Settings;
-use runmesh_platform::testkit::{metric_value, scrape_metrics};
+use runmesh_platform::testkit::{metric_value, scrape_metrics, serve_test_metrics};
 use runmesh_proto::runmesh::notify::v1 as proto;
 use runmesh_proto::runmesh::run::v1 as run_proto;
 use runmesh_proto::runmesh::user::v1 as user_proto;
 use support::{Answer, Backend, Harness, eventually};
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -109,16 +107,9 @@ async fn notifications_and_slack_show_on_metrics_on_both_backends() {
     // As a process starts svc-assist: its metrics registered before telemetry starts.
     let _assist =
         runmesh_svc_assist::AssistService::new(runmesh_svc_assist::AssistConfig::default());
-    runmesh_platform::telemetry::init(&Settings::default(), "runmesh-assist").unwrap();
-    let shutdown = CancellationToken::new();
-    let server = runmesh_platform::telemetry::serve_metrics(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let (metrics, shutdown) = serve_test_metrics("runmesh-assist").await;
     for backend in [Backend::Postgres, Backend::Embedded] {
-        notifications_and_slack_show_on_metrics(backend, server.local_addr()).await;
+        notifications_and_slack_show_on_metrics(backend, metrics).await;
     }
     shutdown.cancel();
 }

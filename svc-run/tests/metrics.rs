@@ -14,14 +14,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::StreamExt;
-use runmesh_platform::config::Settings;
-use runmesh_platform::testkit::{metric_value, scrape_metrics};
+use runmesh_platform::testkit::{metric_value, scrape_metrics, serve_test_metrics};
 use runmesh_proto::google::api::HttpBody;
 use runmesh_proto::runmesh::run::v1 as proto;
 use runmesh_svc_run::{RunConfig, RunService};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use support::{ALICE, Backend, Harness, assert_status, fixture};
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use zip::write::SimpleFileOptions;
 
@@ -207,16 +205,9 @@ async fn imports_show_on_metrics(backend: Backend, metrics: SocketAddr) {
 async fn imports_show_on_metrics_on_both_backends() {
     // As a process starts svc-run: its metrics registered before telemetry starts.
     let _run = RunService::new(RunConfig::default());
-    runmesh_platform::telemetry::init(&Settings::default(), "runmesh-run").unwrap();
-    let shutdown = CancellationToken::new();
-    let server = runmesh_platform::telemetry::serve_metrics(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let (metrics, shutdown) = serve_test_metrics("runmesh-run").await;
     for backend in [Backend::Postgres, Backend::Embedded] {
-        imports_show_on_metrics(backend, server.local_addr()).await;
+        imports_show_on_metrics(backend, metrics).await;
     }
     shutdown.cancel();
 }

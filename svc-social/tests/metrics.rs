@@ -11,12 +11,10 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use runmesh_platform::config::Settings;
-use runmesh_platform::testkit::{metric_value, scrape_metrics};
+use runmesh_platform::testkit::{metric_value, scrape_metrics, serve_test_metrics};
 use runmesh_proto::runmesh::social::v1 as proto;
 use runmesh_svc_social::{SocialConfig, SocialService};
 use support::{Backend, Harness, assert_status, test_config};
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 fn posts(outcome: &str) -> String {
@@ -148,16 +146,9 @@ async fn board_activity_shows_on_metrics(backend: Backend, metrics: SocketAddr) 
 async fn board_activity_shows_on_metrics_on_both_backends() {
     // As a process starts svc-social: its metrics registered before telemetry starts.
     let _social = SocialService::new(SocialConfig::default());
-    runmesh_platform::telemetry::init(&Settings::default(), "runmesh-social").unwrap();
-    let shutdown = CancellationToken::new();
-    let server = runmesh_platform::telemetry::serve_metrics(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let (metrics, shutdown) = serve_test_metrics("runmesh-social").await;
     for backend in [Backend::Postgres, Backend::Embedded] {
-        board_activity_shows_on_metrics(backend, server.local_addr()).await;
+        board_activity_shows_on_metrics(backend, metrics).await;
     }
     shutdown.cancel();
 }
