@@ -76,8 +76,10 @@ pub fn config(slack: &SlackServer) -> AssistConfig {
         notify_retry_attempts: 40,
         notify_retry_window: Duration::from_secs(60),
         notify_poll_interval: Duration::from_millis(50),
-        notify_slack_timeout: Duration::from_secs(2),
-        notify_lease: Duration::from_secs(3),
+        // Generous: on a loaded machine a slow answer would be a lost one (AMBIGUOUS, never
+        // resent). Tests about timeouts and leases set their own.
+        notify_slack_timeout: Duration::from_secs(10),
+        notify_lease: Duration::from_secs(12),
         notify_watch_interval: Duration::from_millis(100),
         ..AssistConfig::default()
     }
