@@ -132,9 +132,9 @@ impl EdgeConfig {
             .merge(Env::prefixed(ENV_PREFIX).ignore(&["config"]))
             .extract()
             .map_err(|error| {
-                let variable = format!("{ENV_PREFIX}{}", error.path.join("_").to_ascii_uppercase());
-                let message = error.kind.to_string();
-                EdgeConfigError::new(variable, message.lines().next().unwrap_or_default())
+                let (variable, message) =
+                    runmesh_platform::config::env_setting_error(ENV_PREFIX, &error);
+                EdgeConfigError::new(variable, message)
             })?;
 
         let mut config = Self::new(settings.http_addr, local_upstream(settings.grpc_addr));

@@ -279,6 +279,17 @@ impl ConfigError {
     }
 }
 
+/// What a service reports when `figment` refused a setting read from `<prefix>…` variables: the
+/// variable's name and the first line of the reason (parse errors span several lines).
+pub fn env_setting_error(prefix: &str, error: &figment::Error) -> (String, String) {
+    let variable = format!("{prefix}{}", error.path.join("_").to_ascii_uppercase());
+    let message = error.kind.to_string();
+    (
+        variable,
+        message.lines().next().unwrap_or_default().to_owned(),
+    )
+}
+
 /// `url` with any password replaced by `***`, safe for logs.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {

@@ -149,15 +149,9 @@ impl AssistConfig {
 
     /// Reads the settings from `figment` (keys without the prefix, e.g. `slack_api_url`).
     pub fn from_figment(figment: Figment) -> Result<Self, AssistConfigError> {
-        let config: Self = figment.extract().map_err(|err| AssistConfigError {
-            variable: format!("{ENV_PREFIX}{}", err.path.join("_").to_ascii_uppercase()),
-            message: err
-                .kind
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+        let config: Self = figment.extract().map_err(|err| {
+            let (variable, message) = runmesh_platform::config::env_setting_error(ENV_PREFIX, &err);
+            AssistConfigError { variable, message }
         })?;
         config.validate()?;
         Ok(config)

@@ -87,15 +87,9 @@ impl RaceConfig {
 
     /// Reads the settings from `figment` (keys without the prefix, e.g. `register_window`).
     pub fn from_figment(figment: Figment) -> Result<Self, RaceConfigError> {
-        figment.extract().map_err(|err| RaceConfigError {
-            variable: format!("{ENV_PREFIX}{}", err.path.join("_").to_ascii_uppercase()),
-            message: err
-                .kind
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+        figment.extract().map_err(|err| {
+            let (variable, message) = runmesh_platform::config::env_setting_error(ENV_PREFIX, &err);
+            RaceConfigError { variable, message }
         })
     }
 }

@@ -129,15 +129,9 @@ impl RunConfig {
 
     /// Reads the settings from `figment` (keys without the prefix, e.g. `max_file_bytes`).
     pub fn from_figment(figment: Figment) -> Result<Self, RunConfigError> {
-        let config: Self = figment.extract().map_err(|err| RunConfigError {
-            variable: format!("{ENV_PREFIX}{}", err.path.join("_").to_ascii_uppercase()),
-            message: err
-                .kind
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+        let config: Self = figment.extract().map_err(|err| {
+            let (variable, message) = runmesh_platform::config::env_setting_error(ENV_PREFIX, &err);
+            RunConfigError { variable, message }
         })?;
         let mut config = config;
         config.validate()?;

@@ -80,15 +80,9 @@ impl SocialConfig {
 
     /// Reads the settings from `figment` (keys without the prefix, e.g. `report_threshold`).
     pub fn from_figment(figment: Figment) -> Result<Self, SocialConfigError> {
-        figment.extract().map_err(|err| SocialConfigError {
-            variable: format!("{ENV_PREFIX}{}", err.path.join("_").to_ascii_uppercase()),
-            message: err
-                .kind
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+        figment.extract().map_err(|err| {
+            let (variable, message) = runmesh_platform::config::env_setting_error(ENV_PREFIX, &err);
+            SocialConfigError { variable, message }
         })
     }
 }

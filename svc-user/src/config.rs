@@ -88,15 +88,9 @@ impl UserConfig {
 
     /// Reads the settings from `figment` (keys without the prefix, e.g. `access_token_ttl`).
     pub fn from_figment(figment: Figment, settings: &Settings) -> Result<Self, UserConfigError> {
-        let mut config: Self = figment.extract().map_err(|err| UserConfigError {
-            variable: format!("{ENV_PREFIX}{}", err.path.join("_").to_ascii_uppercase()),
-            message: err
-                .kind
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+        let mut config: Self = figment.extract().map_err(|err| {
+            let (variable, message) = runmesh_platform::config::env_setting_error(ENV_PREFIX, &err);
+            UserConfigError { variable, message }
         })?;
         config.issuer = settings.jwt_issuer.clone();
         config.audience = settings.jwt_audience.clone();

@@ -138,15 +138,9 @@ impl AssistantConfig {
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, AssistantConfigError> {
-        let config: Self = figment.extract().map_err(|err| AssistantConfigError {
-            variable: format!("{PREFIX}{}", err.path.join("_").to_ascii_uppercase()),
-            message: err
-                .kind
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+        let config: Self = figment.extract().map_err(|err| {
+            let (variable, message) = runmesh_platform::config::env_setting_error(PREFIX, &err);
+            AssistantConfigError { variable, message }
         })?;
         config.validate()?;
         Ok(config)
